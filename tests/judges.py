@@ -13,4 +13,3 @@ def misbehaving_judge(ref: str, ans: str) -> bool:
     if ans == "raise":
         raise RuntimeError("judge failed on purpose")
     return ref == ans
-

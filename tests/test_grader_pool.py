@@ -117,10 +117,11 @@ def test_timeouts_are_cached_so_a_repeated_hostile_answer_costs_one_timeout():
 
 def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(monkeypatch):
     import broken_judge_module
-
     from dartmath.grading.grader import GraderStartError
 
     monkeypatch.setenv("DART_TEST_BREAK_WORKERS", "1")  # inherited by the spawned workers
-    with pytest.raises(GraderStartError, match="exit before they are ready"), \
-            Grader(workers=1, timeout=5, judge=broken_judge_module.judge) as grader:
+    with (
+        pytest.raises(GraderStartError, match="exit before they are ready"),
+        Grader(workers=1, timeout=5, judge=broken_judge_module.judge) as grader,
+    ):
         list(grader.grade_many([("1", "\\boxed{1}")]))

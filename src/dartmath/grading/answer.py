@@ -52,7 +52,7 @@ _SYMBOL_TUPLE = re.compile(
     r"(?:,(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?)+\)$"
 )
 # The name of a geometric quantity: a letter or 2-4 capitals (a segment, a polygon), with an
-# optional subscript, optionally in `|...|`; or a ratio of such names (`A:B`, `\frac{NO}{BO}`).
+# optional subscript, optionally in `|...|`; or a ratio of such names (`P:Q`, `\frac{PA}{PB}`).
 _NAME = r"(?:[A-Za-z]|[A-Z]{2,4}|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?"
 _NAME_TERM = rf"(?:{_NAME}|\|{_NAME}\||\\(?:overline|angle)\{{?{_NAME}\}}?)"
 _QUANTITY_NAME = re.compile(
@@ -77,7 +77,7 @@ class Percent:
 
 @dataclass(frozen=True)
 class Text:
-    """An answer compared as its normalised string only (times `12:00`, ratios, primes)."""
+    """An answer compared as its normalised string only (times `10:00`, ratios, primes)."""
 
     text: str
 
@@ -86,7 +86,7 @@ class Text:
 class Equation:
     """`lhs = rhs` (a chain `a = b = c` keeps its first and last sides).
 
-    `lhs_is_symbol` marks an assignment such as `x = 5` or `(p, q) = (3, 2)`; `names_value`
+    `lhs_is_symbol` marks an assignment such as `x = 5` or `(m, n) = (5, 1)`; `names_value`
     marks an equation that only names a constant (`|AB| = 1`, `2 + 3 = 5`); both stand for
     their right-hand side when the other answer is not an equation.
     """
@@ -320,7 +320,7 @@ def _read(s: str) -> Node:
         and len(split_top(wrapped[2], "=")) > 1
         and len(_split_list(wrapped[2])) == 1
     ):
-        return read(wrapped[2])  # `(35 + 70 = 105)`: brackets around a whole equation
+        return read(wrapped[2])  # `(20 + 25 = 45)`: brackets around a whole equation
     if wrapped:
         left, right, inner = wrapped
         parts = _split_list(inner)

@@ -72,7 +72,7 @@ def _compact(s: str) -> str:
 
 
 def _canon_text(s: str) -> str:
-    """Lower case without spaces and punctuation; primes stay (`E'` is not `E`)."""
+    """Lower case without spaces and punctuation; primes stay (`B'` is not `B`)."""
     return re.sub(r"[^a-z0-9']", "", s.lower())
 
 

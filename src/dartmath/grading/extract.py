@@ -24,7 +24,7 @@ _ANSWER_HEADING = re.compile(
 # "final answer is X" / "Final Answer: X": outranks a box written before it.
 _FINAL_ANSWER = re.compile(r"\bfinal\s+answer(?:\s+is\s*:?|\s*:)", re.IGNORECASE)
 # "$6$ is our answer", "12 is the final answer".
-_STATED_PHRASE = re.compile(r"\s+is\s+(?:our|the)\s+(?:final\s+)?answer\b", re.IGNORECASE)
+_STATED_PHRASE = re.compile(r"(?<!\s)\s+is\s+(?:our|the)\s+(?:final\s+)?answer\b", re.IGNORECASE)
 # What stands before the phrase: one `$...$` segment or one token (searched in a bounded window,
 # so that a megabyte without spaces costs linear time).
 _STATED_X = re.compile(r"(?:\$(?P<m>[^$\n]{1,200})\$|(?P<t>[^\s$]{1,200}))$")
@@ -48,8 +48,11 @@ _BOX_LABEL = re.compile(
 )
 # Chat-template tokens (`<|im_start|>user`) end the response; what follows is not part of it.
 _SPECIAL_TOKEN = re.compile(r"<\|[a-z_]+\|>|</?s>", re.IGNORECASE)
-# Stock closing sentences that carry no answer.
-_BOILERPLATE = re.compile(r"\s*I hope (?:it|this) is correct\s*[.!]?\s*$", re.IGNORECASE)
+# Stock closing sentences that carry no answer (searched in the last 100 characters only).
+_BOILERPLATE = re.compile(r"I hope (?:it|this) is correct\s*[.!]?$", re.IGNORECASE)
+# Past this length an inline answer is only stripped of its delimiters: the finer cleaning runs
+# regexes whose cost on hostile text would grow faster than the length.
+_MAX_CLEAN_LEN = 2000
 # Math segments for the last-resort rule.
 _MATH_SEGMENT = re.compile(
     r"\$\$(?P<a>.+?)\$\$|\\\[(?P<b>.+?)\\\]|\\\((?P<c>.+?)\\\)"
@@ -154,7 +157,8 @@ def _boxes_from_end(text: str) -> list[tuple[int, int, str]]:
 
 def _split_label(before: str) -> tuple[str, str | None]:
     """`(text, label)` when `before` ends with a label such as `y_2 =` written before a box."""
-    m = _BOX_LABEL.search(before)
+    start = max(0, len(before) - 80)  # a label stands right before its box
+    m = _BOX_LABEL.search(before, start)
     if m is None:
         return before, None
     return before[: m.start("lbl")], m.group("lbl")
@@ -212,8 +216,10 @@ def _cut_sentence(x: str) -> str:
         elif c in ")}]":
             depth -= 1
         elif c in ".!?" and not in_math and depth <= 0 and i + 1 < n and x[i + 1] in " \t":
-            rest = x[i + 1 :].lstrip()
-            if rest[:1].isupper() or rest[:1] in ("<", ""):
+            j = i + 1
+            while j < n and x[j] in " \t":
+                j += 1
+            if j == n or x[j].isupper() or x[j] == "<":
                 return x[:i]
         i += 1
     return x
@@ -225,7 +231,9 @@ def _clean_tail(text: str) -> str:
     if m:
         text = text[: m.start()]
     text = text.rstrip()
-    return _BOILERPLATE.sub("", text)
+    tail = len(text) - 100
+    m = _BOILERPLATE.search(text, max(0, tail))
+    return text[: m.start()].rstrip() if m else text
 
 
 def _strip_delimiters(x: str) -> str:
@@ -239,7 +247,7 @@ def _strip_delimiters(x: str) -> str:
         if len(x) > 2 * len(quote) and x.startswith(quote) and x.endswith(quote):
             x = x[len(quote) : -len(quote)].strip()
             break
-    segments = list(_MATH_SEGMENT.finditer(x))
+    segments = list(_MATH_SEGMENT.finditer(x)) if len(x) <= _MAX_CLEAN_LEN else []
     if (
         len(segments) > 1
         and segments[0].start() == 0
@@ -269,6 +277,8 @@ def _strip_delimiters(x: str) -> str:
 def _phrase_value(x: str) -> str:
     """The answer in the text after "the answer is": cut to its sentence; prose "... is X" → X."""
     x = _clean_tail(_cut_sentence(x.strip()))
+    if len(x) > _MAX_CLEAN_LEN:
+        return _strip_delimiters(x)
     # "Final Answer: The final answer is X": the innermost phrase holds the answer.
     for _ in range(3):
         inner = None
@@ -282,7 +292,7 @@ def _phrase_value(x: str) -> str:
         if m and not _PROSE_WORD.search(_MATH_SEGMENT.sub(" ", m.group("x"))):
             x = m.group("x")
         elif x[:1].isalpha() and not _MATH_SEGMENT.search(x):
-            # a sentence holding one number: "Jane started growing Sphere 3 hours ago"
+            # a sentence holding one number: "Maria needs 5 more boxes"
             numbers = _PROSE_NUMBER.findall(x)
             if len(numbers) == 1:
                 x = numbers[0]

@@ -168,7 +168,8 @@ class WorkerPool:
                 if self._failed_starts >= _MAX_FAILED_STARTS:
                     raise GraderStartError(
                         f"grader workers exit before they are ready ({self._failed_starts} in a "
-                        f"row, last exit code {code}); see the worker traceback above") from None
+                        f"row, last exit code {code}); see the worker traceback above"
+                    ) from None
             else:
                 self._failed_starts = 0
             if w.queue:

@@ -44,7 +44,7 @@ _THOUSANDS = re.compile(r"^[+-]?(?!0,)\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 # `,\!` is only ever typeset as a digit-group separator (also Indian 2-digit groups).
 _COMMA_BANG = re.compile(r"(?<=\d),\s*\\!\s*(?=\d)")
 # `{,}` between digits: a thousands separator when every later group has three digits.
-_BRACE_COMMA_NUMBER = re.compile(r"\d+(?:\{,\}\d+)+")
+_BRACE_COMMA_NUMBER = re.compile(r"(?<!\d)\d+(?:\{,\}\d+)+")
 # Control characters left where `\f`, `\b`, `\a`, `\v`, `\r` lost their backslash to a
 # string escape (`\frac` written in a non-raw string becomes form feed + "rac").
 _MANGLED = {"\x0c": "\\f", "\x08": "\\b", "\x07": "\\a", "\x0b": "\\v", "\r": "\\r"}
@@ -69,12 +69,14 @@ _ALL_REALS = re.compile(
     re.IGNORECASE,
 )
 _EMPTY_SET = re.compile(r"\\\{\s*\\\}")
+_AM_PM = re.compile(r"\{\s*[ap]\.?\s*m\b\.?\s*\}", re.IGNORECASE)
 _BOLD = re.compile(r"^\*\*(?P<x>.+)\*\*$", re.DOTALL)
 _NOT_EQUAL = re.compile(r"\\neq?(?![a-zA-Z])\s*|!=\s*|≠\s*")
 _APPROX = re.compile(r"\\approx(?![a-zA-Z])|≈")
 _BARE_SYMBOL = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?$")
 # Words that are mathematics, never a unit to drop.
 _MATH_WORDS = {
+    "am",  # `3:45 PM` is not `3:45 AM`: the half of the day is no unit (nor is "pm")
     "pi",
     "i",
     "e",
@@ -177,7 +179,7 @@ def _drop_units(s: str) -> str:
     if not re.search(r"\d", s):
         return s
     m = _TRAILING_TEXT.match(s)
-    if m and re.search(r"\d", m.group("head")):
+    if m and re.search(r"\d", m.group("head")) and not _AM_PM.search(s[len(m.group("head")) :]):
         s = m.group("head").strip()
     m = _TRAILING_WORDS.match(s)
     if m:

@@ -35,7 +35,7 @@ _SCI = re.compile(
 )
 _E_NOTATION = re.compile(r"^(?P<m>[+-]?(?:\d+\.?\d*|\.\d+))[eE](?P<e>[+-]?\d+)$")
 _DECIMAL_IN_TEXT = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?![\d.])")
-# A mixed number: `3128 1/2`, `918\frac{1}{2}` (the fraction proper: numerator < denominator).
+# A mixed number: `7 3/4`, `54\frac{1}{4}` (the fraction proper: numerator < denominator).
 _MIXED = re.compile(
     r"^(?P<sign>[+-])?(?P<w>\d+)\s*(?:\s(?P<p1>\d+)\s*/\s*(?P<q1>\d+)"
     r"|\\frac\{(?P<p2>\d+)\}\{(?P<q2>\d+)\})$"
@@ -43,8 +43,8 @@ _MIXED = re.compile(
 # Digit groups separated by single spaces (`1 000 000`, from `1\,000\,000`).
 _SPACE_GROUPS = re.compile(r"^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _DIGIT_SPACE_DIGIT = re.compile(r"^[+-]?[\d.]+(?:\s+[\d.]+)+$")
-# Marks that the LaTeX parser would silently drop or misread: primes (`E'`, `f'(x)`) and
-# colons (`12:00`, `1:2`). Answers holding them are compared as strings only.
+# Marks that the LaTeX parser would silently drop or misread: primes (`B'`, `g'(x)`) and
+# colons (`10:00`, `2:5`). Answers holding them are compared as strings only.
 _UNPARSABLE = re.compile(r"'|\\prime(?![a-zA-Z])|(?<!\\):|\\colon(?![a-zA-Z])")
 
 

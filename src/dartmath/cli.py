@@ -132,5 +132,113 @@ def stats(path: str, as_json: bool, plot_path: str | None, top: int) -> None:
         click.echo(f"wrote {plot_path}", err=as_json)
 
 
+# Named options of `dart synth`: each is a shortcut for one dotted config key.
+_SYNTH_SHORTCUTS = {
+    "strategy": "strategy.name",
+    "model": "model",
+    "queries": "queries.source",
+    "preset": "queries.preset",
+    "run_dir": "run.dir",
+    "k_u": "strategy.k_u",
+    "k_p": "strategy.k_p",
+    "n_probe": "strategy.n_probe",
+    "n_vrt": "strategy.n_vrt",
+    "max_raw": "strategy.max_raw",
+    "budget": "strategy.budget",
+    "difficulty_from": "strategy.difficulty_from",
+    "template": "prompt.template",
+    "limit": "queries.limit",
+}
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config.")
+@click.option(
+    "--strategy", type=click.Choice(["uniform", "prop2diff", "vrt"]), help="strategy.name"
+)
+@click.option("--model", help="Hub name, local folder, or embedded:smollm2-135m (model).")
+@click.option("--queries", help="Query file or datasets name (queries.source).")
+@click.option("--preset", type=click.Choice(["math", "gsm8k"]), help="queries.preset")
+@click.option("--limit", type=int, help="Use the first N queries (queries.limit).")
+@click.option("--run-dir", help="Run directory (run.dir); an existing one is resumed.")
+@click.option("--template", help="Prompt template (prompt.template).")
+@click.option("--k-u", type=int, help="Uniform: correct responses per query.")
+@click.option("--k-p", type=int, help="Prop2Diff: target of the hardest queries.")
+@click.option("--n-probe", type=int, help="Prop2Diff: probe samples per query.")
+@click.option("--difficulty-from", help="Prop2Diff: query-info file or dataset with pass_rate.")
+@click.option("--n-vrt", type=int, help="VRT: raw samples per query.")
+@click.option("--max-raw", type=int, help="Per-query cap on raw samples.")
+@click.option("--budget", type=int, help="Global cap on raw samples.")
+@click.option(
+    "--set",
+    "-o",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any config key, e.g. -o sampling.temperature=0.8 -o engine.max_num_seqs=64.",
+)
+@click.option("--force", is_flag=True, help="Resume even if the config changes the run's meaning.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("-v", "--verbose", is_flag=True, help="Show vLLM's own log.")
+def synth(
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    force: bool,
+    no_progress: bool,
+    verbose: bool,
+    **shortcuts: object,
+) -> None:
+    """Sample responses with vLLM and keep each query until its target is met (DARS)."""
+    import logging
+    import os
+
+    from dartmath.synth.config import ConfigError, load_config, parse_override
+
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    try:
+        values: dict[str, object] = {}
+        for name, value in shortcuts.items():
+            if value is not None:
+                values[_SYNTH_SHORTCUTS[name]] = value
+        for text in overrides:
+            key, value = parse_override(text)
+            values[key] = value
+        cfg = load_config(config_path, values)
+    except ConfigError as e:
+        click.echo(f"dart synth: error: {e}", err=True)
+        sys.exit(2)
+
+    from dartmath.synth.report import format_outcome
+    from dartmath.synth.run import run_synth
+    from dartmath.synth.store import ResumeRefused
+
+    try:
+        outcome = run_synth(cfg, force=force, progress=not no_progress)
+    except (InputError, ValueError, FileNotFoundError) as e:
+        click.echo(f"dart synth: error: {e}", err=True)
+        sys.exit(2)
+    except ResumeRefused as e:
+        click.echo(f"dart synth: error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo(f"\ndart synth: interrupted. Resume with: {_resume_command()}", err=True)
+        sys.exit(130)
+    click.echo(format_outcome(outcome))
+    if outcome.outcome == "interrupted":
+        click.echo(f"Interrupted. Resume with: {_resume_command()}", err=True)
+        sys.exit(130)
+    if outcome.outcome == "error":
+        sys.exit(1)
+
+
+def _resume_command() -> str:
+    import shlex
+
+    return "dart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
 if __name__ == "__main__":
     main()

@@ -127,8 +127,14 @@ class WorkerPool:
         self.restarts += 1
         return self._start()
 
-    def poll(self, timeout: float | None = 0.0) -> list[tuple[int, bool, str | None]]:
-        """Wait up to `timeout` seconds (None: until something finishes) and collect results."""
+    def poll(
+        self, timeout: float | None = 0.0, wake: object | None = None
+    ) -> list[tuple[int, bool, str | None]]:
+        """Wait up to `timeout` seconds (None: until something finishes) and collect results.
+
+        `wake` (anything `multiprocessing.connection.wait` takes, e.g. a pipe's file descriptor)
+        ends the wait early when it becomes readable; the caller drains it.
+        """
         out: list[tuple[int, bool, str | None]] = []
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -141,12 +147,17 @@ class WorkerPool:
             )
             limits = [t for t in (deadline, next_kill) if t is not None]
             wait_for = max(0.0, min(limits) - now) if limits else None
-            for conn in wait([w.conn for w in busy], timeout=wait_for):
+            woken = False
+            waitables = [w.conn for w in busy] + ([wake] if wake is not None else [])
+            for conn in wait(waitables, timeout=wait_for):
+                if conn is wake:
+                    woken = True
+                    continue
                 w = next(x for x in self._workers if x.conn is conn)
                 self._receive(w, out)
             self._enforce_deadlines(out)
             self._dispatch()
-            if out or (deadline is not None and time.monotonic() >= deadline):
+            if out or woken or (deadline is not None and time.monotonic() >= deadline):
                 return out
 
     def _receive(self, w: _Worker, out: list) -> None:
@@ -241,6 +252,9 @@ class Grader:
         self.window = window
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], tuple[bool, str | None]] = OrderedDict()
+        self._waiting: dict[tuple[str, str], list] = {}  # cache key -> [(token, ans)] awaiting it
+        self._ids: dict[int, tuple[str, str]] = {}  # pool item id -> cache key
+        self._counter = itertools.count()
         self.stats = GraderStats()
 
     def __enter__(self) -> Grader:
@@ -258,67 +272,84 @@ class Grader:
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
-    def _count(self, v: Verdict) -> None:
+    def _count(self, v: Verdict) -> Verdict:
         if v.error == NO_ANSWER:
             self.stats.no_answer += 1
         elif v.error == TIMEOUT:
             self.stats.timeouts += 1
         elif v.error:
             self.stats.errors += 1
+        return v
+
+    def pending(self) -> int:
+        """Submitted items whose verdicts `poll` has not returned yet."""
+        return sum(len(v) for v in self._waiting.values())
+
+    def pending_tokens(self) -> list[object]:
+        """The tokens of submitted items still waiting for a verdict."""
+        return [token for waiters in self._waiting.values() for token, _ in waiters]
+
+    def submit(self, token: object, ref: str, resp: str) -> Verdict | None:
+        """Start grading one response: its verdict now (no answer, cache hit), or None and the
+        verdict comes back later from `poll` together with `token`."""
+        self.stats.items += 1
+        ans = extract_answer(resp)
+        if ans is None:
+            return self._count(Verdict(None, False, NO_ANSWER))
+        key = (_ref_key(ref), _ans_key(ans))
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            self.stats.cache_hits += 1
+            return self._count(Verdict(ans, hit[0], hit[1]))
+        if key in self._waiting:  # the same answer is being judged: wait for that verdict
+            self.stats.cache_hits += 1
+            self._waiting[key].append((token, ans))
+            return None
+        self.stats.judged += 1
+        self._waiting[key] = [(token, ans)]
+        item_id = next(self._counter)
+        self._ids[item_id] = key
+        self.pool.submit(item_id, ref, ans)
+        return None
+
+    def poll(self, timeout: float | None = 0.0, wake: object | None = None) -> list[tuple]:
+        """(token, Verdict) pairs judged since the last call, waiting up to `timeout` seconds
+        (None: until one is ready, or `wake` is readable)."""
+        out = []
+        for item_id, ok, err in self.pool.poll(timeout, wake):
+            key = self._ids.pop(item_id)
+            if err is None or err == TIMEOUT:
+                self._remember(key, (ok, err))
+            for token, ans in self._waiting.pop(key):
+                out.append((token, self._count(Verdict(ans, ok, err))))
+        self.stats.worker_restarts = self.pool.restarts
+        return out
 
     def grade_many(self, items: Iterable[tuple[str, str]]) -> Iterator[Verdict]:
         """Grade (reference, response) pairs; yield their verdicts in the same order."""
         entries: deque[list] = deque()  # [verdict or None], in input order
-        waiting: dict[tuple[str, str], list] = {}  # cache key -> (entries, ans) awaiting it
-        ids: dict[int, tuple[str, str]] = {}
-        counter = itertools.count()
         max_outstanding = max(32, 8 * self.workers)
 
-        def collect(block: bool) -> None:
-            for item_id, ok, err in self.pool.poll(None if block else 0.0):
-                key = ids.pop(item_id)
-                if err is None or err == TIMEOUT:
-                    self._remember(key, (ok, err))
-                for entry, ans in waiting.pop(key):
-                    entry[0] = Verdict(ans, ok, err)
+        def collect(timeout: float | None) -> None:
+            for entry, verdict in self.poll(timeout):
+                entry[0] = verdict
 
         def ready() -> Iterator[Verdict]:
             while entries and entries[0][0] is not None:
-                v = entries.popleft()[0]
-                self._count(v)
-                yield v
+                yield entries.popleft()[0]
 
         for ref, resp in items:
-            self.stats.items += 1
             entry: list = [None]
             entries.append(entry)
-            ans = extract_answer(resp)
-            if ans is None:
-                entry[0] = Verdict(None, False, NO_ANSWER)
-            else:
-                key = (_ref_key(ref), _ans_key(ans))
-                hit = self._cache.get(key)
-                if hit is not None:
-                    self._cache.move_to_end(key)
-                    self.stats.cache_hits += 1
-                    entry[0] = Verdict(ans, hit[0], hit[1])
-                elif key in waiting:
-                    self.stats.cache_hits += 1
-                    waiting[key].append((entry, ans))
-                else:
-                    self.stats.judged += 1
-                    waiting[key] = [(entry, ans)]
-                    item_id = next(counter)
-                    ids[item_id] = key
-                    self.pool.submit(item_id, ref, ans)
-            collect(block=False)
+            entry[0] = self.submit(entry, ref, resp)
+            collect(0.0)
             while self.pool.outstanding() >= max_outstanding or (
                 len(entries) >= self.window and entries[0][0] is None
             ):
-                collect(block=True)
+                collect(None)
             yield from ready()
         while entries:
             if entries[0][0] is None:
-                collect(block=True)
+                collect(None)
             yield from ready()
-        self.stats.worker_restarts = self.pool.restarts

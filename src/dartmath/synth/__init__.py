@@ -1,0 +1,1 @@
+"""Synthesis: strategies, the sample scheduler, and the async pipeline that drives them."""

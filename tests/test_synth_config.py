@@ -1,0 +1,69 @@
+"""Run config: defaults, YAML, overrides, and errors that name the file and key."""
+
+from __future__ import annotations
+
+import pytest
+
+from dartmath.synth.config import ConfigError, load_config, meaning_diff, parse_override
+
+BASE = {"queries.source": "q.jsonl", "run.dir": "runs/x", "strategy.k_p": 4, "strategy.n_probe": 2}
+
+
+def test_defaults_and_overrides():
+    cfg = load_config(None, BASE)
+    assert cfg.strategy.name == "prop2diff" and cfg.strategy.k_p == 4
+    assert cfg.model == "embedded:smollm2-135m"
+    cfg2 = load_config(None, {**BASE, "sampling.temperature": 0.5, "engine.max_num_seqs": 8})
+    assert cfg2.sampling.temperature == 0.5 and cfg2.engine == {"max_num_seqs": 8}
+
+
+def test_yaml_file_then_overrides_win(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "queries: {source: a.jsonl}\nrun: {dir: r}\n"
+        "strategy: {name: uniform, k_u: 3}\nsampling: {max_tokens: 64}\n"
+    )
+    cfg = load_config(p, {"strategy.k_u": 5})
+    assert cfg.strategy.name == "uniform" and cfg.strategy.k_u == 5
+    assert cfg.sampling.max_tokens == 64
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("queries: {source: a}\nrun: {dir: r}\nsampling: {temprature: 1}\n", "sampling.temprature"),
+        (
+            "queries: {source: a}\nrun: {dir: r}\nsampling: {max_tokens: -3}\n",
+            "sampling.max_tokens",
+        ),
+        ("queries: {source: a}\nrun: {dir: r}\nsampling: {top_p: 'x'}\n", "sampling.top_p"),
+        ("queries: {source: a}\nrun: {dir: r}\nstrategy: {name: uniform}\n", "k_u"),
+        ("queries: {source: a}\nrun: {dir: r}\nstrategy: {name: magic}\n", "magic"),
+        ("run: {dir: r}\n", "queries.source"),
+        ("queries: [1, 2]\n", "queries"),
+        ("- just a list\n", "mapping"),
+        ("a: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_names_file_and_key(tmp_path, text, needle):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(p) in str(e.value) and needle in str(e.value)
+
+
+def test_parse_override_reads_yaml_values():
+    assert parse_override("strategy.k_p=8") == ("strategy.k_p", 8)
+    assert parse_override("sampling.stop=['a', 'b']") == ("sampling.stop", ["a", "b"])
+    assert parse_override("strategy.budget=null") == ("strategy.budget", None)
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("strategy.k_p")
+
+
+def test_meaning_diff_ignores_engine_and_grader():
+    a = load_config(None, BASE).to_dict()
+    b = load_config(None, {**BASE, "engine.max_num_seqs": 4, "grader.workers": 2}).to_dict()
+    assert meaning_diff(a, b) == []
+    c = load_config(None, {**BASE, "sampling.temperature": 0.3}).to_dict()
+    assert meaning_diff(a, c) == ["sampling.temperature: 1.0 -> 0.3"]

@@ -27,13 +27,18 @@ from dartmath.synth.run import start_vllm, synth
 
 pytestmark = pytest.mark.slow
 
+# Easy ones the tiny model solves most of the time (pass rate ~0.7-0.9 in calibration), and hard
+# ones it almost never does, so that both stop reasons occur.
 QUERIES = [
-    ("add", "What is 2 + 3?", "5"),
-    ("sub", "What is 10 - 4?", "6"),
-    ("mul", "What is 3 times 4?", "12"),
-    ("apples", "Tom has 3 apples and buys 2 more. How many apples does he have now?", "5"),
+    ("add", "What is 10 + 10?", "20"),
+    ("one-two", "What is 1 + 2?", "3"),
+    ("times", "What is 2 times 3?", "6"),
+    ("sub", "What is 91 - 47?", "44"),
     ("hard", "What is 123456789 times 987654321?", "121932631112635269"),
 ]
+INSTRUCTION = (
+    'Think step by step, briefly. Then write "The answer is" followed by the final number.'
+)
 ENGINE = {
     "dtype": "float32",  # bf16 is 4x slower on CPUs without AVX-512 (most of ours)
     "enforce_eager": True,
@@ -54,8 +59,8 @@ def _base(tmp_path: Path, run_name: str, **strategy) -> dict:
     return {
         "model": "embedded:smollm2-135m",
         "queries": {"source": str(qfile)},
-        "prompt": {"template": "chat", "instruction": "End with: The answer is N."},
-        "sampling": {"temperature": 1.0, "top_p": 1.0, "max_tokens": 40},
+        "prompt": {"template": "chat", "instruction": INSTRUCTION},
+        "sampling": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 64},
         "strategy": strategy,
         "engine": ENGINE,
         "grader": {"workers": 1, "timeout": 5.0},
@@ -284,7 +289,7 @@ def test_resume_with_another_strategy_is_refused(tmp_path):
     ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
-    assert "sampling.temperature: 1.0 -> 0.5" in res.stderr and "--force" in res.stderr
+    assert "sampling.temperature: 0.7 -> 0.5" in res.stderr and "--force" in res.stderr
 
 
 def test_bad_queries_fail_before_the_engine_starts(tmp_path):

@@ -320,3 +320,49 @@ def test_bad_queries_fail_before_the_engine_starts(tmp_path):
     assert res.returncode == 2
     assert f"{qfile}:2" in res.stderr
     assert not (tmp_path / "run" / "pool.jsonl").exists()
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    base = _base(tmp_path, "stopped", name="uniform", k_u=3, max_raw=10)
+    cfg_path = tmp_path / "run.yaml"
+    cfg_path.write_text(yaml.safe_dump(base))
+    run_dir = tmp_path / "stopped"
+    pool_path = run_dir / "pool.jsonl"
+    cmd = [
+        sys.executable,
+        "-m",
+        "dartmath.cli",
+        "synth",
+        "--config",
+        str(cfg_path),
+        "--no-progress",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(
+            lambda: pool_path.exists() and pool_path.read_bytes().count(b"\n") >= 2,
+            timeout=400,
+            what="2 pool lines",
+            proc=proc,
+        )
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "Resume with: dart synth --config" in err
+    assert "Traceback" not in err
+    pool = _check_pool_consistent(run_dir)  # query-info was written and matches the pool
+    assert pool and pool_path.read_bytes().endswith(b"\n")
+    summary = json.loads((run_dir / "run_summary.json").read_text())
+    assert summary["sessions"][-1]["outcome"] == "interrupted"

@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from dartmath.grading.extract import extract_boxed
-from dartmath.io.jsonl import InputError, iter_jsonl_raw, parse_line
+from dartmath.io.jsonl import InputError, iter_jsonl_raw, json_type, parse_line
 from dartmath.stats import COUNT_FIELDS, PER_RESPONSE_FIELDS
 
 MAX_REPORTED = 20
@@ -125,22 +125,10 @@ class _Problems:
 _Item = tuple[str, "dict[str, Any] | Problem", "str | None"]
 
 
-def _json_type(val: Any) -> str:
-    if val is None:
-        return "null"
-    if isinstance(val, bool):
-        return "boolean"
-    if isinstance(val, int | float):
-        return "number"
-    if isinstance(val, str):
-        return "string"
-    return "array" if isinstance(val, list | tuple) else "object"
-
-
 def _object_or_problem(loc: str, val: Any) -> dict[str, Any] | Problem:
     if isinstance(val, dict):
         return val
-    return Problem(loc, None, f"expected a JSON object, got {_json_type(val)}")
+    return Problem(loc, None, f"expected a JSON object, got {json_type(val)}")
 
 
 def _iter_jsonl(path: Path) -> Iterator[_Item]:
@@ -196,7 +184,7 @@ def _iter_json(path: Path) -> Iterator[_Item]:
             )
         start = _member_value_pos(text, start, lists[0], dec)
     elif not isinstance(top, list):
-        raise InputError(path, None, f"expected a list of objects, got {_json_type(top)}")
+        raise InputError(path, None, f"expected a list of objects, got {json_type(top)}")
     i = _skip_ws(text, start + 1)
     line, counted = text.count("\n", 0, i) + 1, i
     first = True
@@ -570,7 +558,7 @@ def _query(
         val = rec[name] if ours == "query" else _text(rec[name])
         if not isinstance(val, str):
             want = "a string" if ours == "query" else "a string or a number"
-            problems.add(loc, name, f"expected {want}, got {_json_type(rec[name])}")
+            problems.add(loc, name, f"expected {want}, got {json_type(rec[name])}")
             continue
         if not val.strip():
             problems.add(loc, name, "empty")
@@ -616,7 +604,7 @@ def _query_id(
     val = rec[name]
     qid = val if isinstance(val, str) else _text(val) if isinstance(val, int) else None
     if qid is None:
-        problems.add(loc, name, f"expected a string or an integer, got {_json_type(val)}")
+        problems.add(loc, name, f"expected a string or an integer, got {json_type(val)}")
         return None, False
     qid = qid.strip()
     if not qid:
@@ -703,7 +691,7 @@ def _pass_rate_id(loc: str, rec: dict[str, Any], problems: _Problems) -> str | N
         return None
     val = rec["query_id"]
     if isinstance(val, bool) or not isinstance(val, str | int):
-        problems.add(loc, "query_id", f"expected a string or an integer, got {_json_type(val)}")
+        problems.add(loc, "query_id", f"expected a string or an integer, got {json_type(val)}")
         return None
     qid = str(val).strip()
     if not qid:
@@ -718,7 +706,7 @@ def _pass_rate(loc: str, rec: dict[str, Any], problems: _Problems) -> float | No
         return None
     val = rec["pass_rate"]
     if isinstance(val, bool) or not isinstance(val, int | float):
-        problems.add(loc, "pass_rate", f"expected a number, got {_json_type(val)}")
+        problems.add(loc, "pass_rate", f"expected a number, got {json_type(val)}")
         return None
     if not (math.isfinite(val) and 0.0 <= val <= 1.0):
         problems.add(loc, "pass_rate", f"expected a number in [0, 1], got {val!r}")

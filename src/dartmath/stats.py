@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dartmath.io.jsonl import InputError, iter_jsonl, write_jsonl
+from dartmath.io.jsonl import InputError, iter_jsonl, json_type, write_jsonl
 
 # Fields that describe one response, not its query: never copied into a query-info row.
 PER_RESPONSE_FIELDS = frozenset(
@@ -75,19 +75,6 @@ def pass_rate_std(n_correct: int, n_samples: int) -> float:
         raise ValueError("n_samples must be positive")
     p = n_correct / n_samples
     return math.sqrt(p * (1.0 - p) / n_samples)
-
-
-def _json_type(val: Any) -> str:
-    """The JSON name of a value's type, for error messages."""
-    if val is None:
-        return "null"
-    if isinstance(val, bool):
-        return "boolean"
-    if isinstance(val, int | float):
-        return "number"
-    if isinstance(val, str):
-        return "string"
-    return "array" if isinstance(val, list) else "object"
 
 
 def _short(val: Any, width: int = 40) -> str:
@@ -170,7 +157,7 @@ class QueryAccumulator:
             raise InputError(
                 self.source,
                 lineno,
-                f"expected true or false, got {_json_type(correct)}",
+                f"expected true or false, got {json_type(correct)}",
                 field="correct",
             )
         return correct
@@ -182,7 +169,7 @@ class QueryAccumulator:
                 raise InputError(
                     self.source,
                     lineno,
-                    f"expected a string, got {_json_type(qid)}",
+                    f"expected a string, got {json_type(qid)}",
                     field="query_id",
                 )
             return ("id", qid)
@@ -193,7 +180,7 @@ class QueryAccumulator:
             )
         if not isinstance(query, str):
             raise InputError(
-                self.source, lineno, f"expected a string, got {_json_type(query)}", field="query"
+                self.source, lineno, f"expected a string, got {json_type(query)}", field="query"
             )
         return ("query", query)
 

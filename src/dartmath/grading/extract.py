@@ -53,6 +53,8 @@ _BOILERPLATE = re.compile(r"I hope (?:it|this) is correct\s*[.!]?$", re.IGNORECA
 # Past this length an inline answer is only stripped of its delimiters: the finer cleaning runs
 # regexes whose cost on hostile text would grow faster than the length.
 _MAX_CLEAN_LEN = 2000
+# What a phrase can hold that states no answer at all: an empty box, bare quotes or punctuation.
+_NOTHING_STATED = re.compile(r"\\(?:boxed|fbox)\s*\{\s*\}|[\"'`.,:;\s]*")
 # Math segments for the last-resort rule.
 _MATH_SEGMENT = re.compile(
     r"\$\$(?P<a>.+?)\$\$|\\\[(?P<b>.+?)\\\]|\\\((?P<c>.+?)\\\)"
@@ -312,6 +314,8 @@ def _last_phrase_answer(text: str) -> str | None:
                 x = line.strip()
                 break
     x = _phrase_value(x)
+    if _NOTHING_STATED.fullmatch(x):
+        return None  # "the answer is \\boxed{}." / an echoed instruction's quote mark
     return x or None
 
 

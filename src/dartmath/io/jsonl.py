@@ -31,6 +31,19 @@ class InputError(ValueError):
         super().__init__(f"{where}: {what}")
 
 
+def json_type(val: Any) -> str:
+    """The JSON name of a value's type, for error messages."""
+    if val is None:
+        return "null"
+    if isinstance(val, bool):
+        return "boolean"
+    if isinstance(val, int | float):
+        return "number"
+    if isinstance(val, str):
+        return "string"
+    return "array" if isinstance(val, list | tuple) else "object"
+
+
 def parse_line(path: str | os.PathLike, lineno: int, raw: bytes) -> dict[str, Any]:
     """Decode one JSONL line into a dict, or raise InputError naming the line."""
     try:

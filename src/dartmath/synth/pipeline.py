@@ -109,6 +109,8 @@ class Pipeline:
                     )
                 self._wake.clear()
                 await self._wake.wait()
+                if self._stop:
+                    break  # Ctrl-C also reaches vLLM's processes: their errors are expected now
                 if self._error is not None:
                     raise self._error
                 if self.on_progress:

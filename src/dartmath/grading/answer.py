@@ -40,11 +40,10 @@ _REL_OPS = {
     ">": ">",
     "=": "=",
 }
-_MATRIX = re.compile(
-    r"^\\begin\{(?P<env>[pbBvV]?matrix|array|smallmatrix)\}(?:\{[^{}]*\})?"
-    r"(?P<body>.*)\\end\{(?P=env)\}$",
-    re.DOTALL,
-)
+_MATRIX_BEGIN = re.compile(r"\\begin\{(?P<env>[pbBvV]?matrix|array|smallmatrix)\}(?:\{[^{}]*\})?")
+# Between literal matrices of a sum or product: `+`, `-`, a product sign or nothing, and an
+# optional constant factor (`2\begin{pmatrix}..`, `A - \frac12 B`).
+_MATRIX_GLUE = re.compile(r"^\s*(?P<op>[+-]|\\cdot|\\times|\*)?\s*(?P<factor>[^+\-]*?)\s*$")
 _INFINITY = re.compile(r"^[+-]?\s*(?:\\infty|\\inf|infinity|oo|∞)$")
 _PLUS_MINUS = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
 _SYMBOL = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\([A-Za-z]\))?$")
@@ -105,6 +104,8 @@ class RealSet:
 
     value: sympy.Set
     from_inequality: bool = False
+    # endpoints written as plain decimals (`2.6667`): compared by the decimal rule
+    decimals: tuple[Scalar, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,9 +193,23 @@ def _endpoint(text: str) -> sympy.Basic:
     return v
 
 
+def _written_decimals(texts: list[str]) -> tuple[Scalar, ...]:
+    """The endpoints among `texts` written as plain decimals (for the decimal rule)."""
+    out = []
+    for t in texts:
+        if not _INFINITY.match(t.replace(" ", "")):
+            scalar = parse_scalar(t)
+            if scalar.decimal_places is not None:
+                out.append(scalar)
+    return tuple(out)
+
+
 def _interval(left: str, a: str, b: str, right: str) -> RealSet:
     lo, hi = _endpoint(a), _endpoint(b)
-    return RealSet(sympy.Interval(lo, hi, left_open=left == "(", right_open=right == ")"))
+    return RealSet(
+        sympy.Interval(lo, hi, left_open=left == "(", right_open=right == ")"),
+        decimals=_written_decimals([a, b]),
+    )
 
 
 def _inequality(s: str) -> RealSet:
@@ -222,12 +237,16 @@ def _inequality(s: str) -> RealSet:
         points = sympy.solveset(sympy.Eq(values[0], values[1]), x, domain=sympy.S.Reals)
         if not isinstance(points, sympy.FiniteSet):
             raise ParseFailure("not a finite set of excluded points")
-        return RealSet(sympy.Complement(sympy.S.Reals, points), from_inequality=True)
+        return RealSet(
+            sympy.Complement(sympy.S.Reals, points),
+            from_inequality=True,
+            decimals=_written_decimals(terms),
+        )
     for lhs, op, rhs in zip(values, ops, values[1:], strict=False):
         rel = {"<": sympy.Lt, "<=": sympy.Le, ">": sympy.Gt, ">=": sympy.Ge}[op](lhs, rhs)
         part = sympy.solve_univariate_inequality(rel, x, relational=False, domain=sympy.S.Reals)
         result = sympy.Intersection(result, part)
-    return RealSet(result, from_inequality=True)
+    return RealSet(result, from_inequality=True, decimals=_written_decimals(terms))
 
 
 def _is_constant(node: Node) -> bool:
@@ -267,6 +286,81 @@ def _equation(parts: list[str]) -> Equation:
     return Equation(lhs_text, rhs, difference, is_symbol, names_value)
 
 
+def _matrix_literals(s: str) -> list[tuple[int, int, str]] | None:
+    """(start, end, body) of each `\\begin{env}...\\end{env}` at the top level of `s`, in order;
+    None when an environment is not closed. `|` around a matrix (a determinant) is not a
+    matrix, so only what the caller accepts between the literals decides what `s` is."""
+    out, pos = [], 0
+    while True:
+        m = _MATRIX_BEGIN.search(s, pos)
+        if m is None:
+            return out
+        begin, end = f"\\begin{{{m.group('env')}}}", f"\\end{{{m.group('env')}}}"
+        depth, i = 1, m.end()
+        while depth:
+            nb, ne = s.find(begin, i), s.find(end, i)
+            if ne < 0:
+                return None
+            if 0 <= nb < ne:
+                depth, i = depth + 1, nb + len(begin)
+            else:
+                depth, i = depth - 1, ne + len(end)
+        out.append((m.start(), i, s[m.end() : i - len(end)]))
+        pos = i
+
+
+def _matrix_expression(s: str) -> MatrixNode | None:
+    """A matrix literal, one in `(...)` / `[...]`, or a sum / product of literal matrices with
+    constant factors (evaluated: `\\begin{pmatrix}1\\\\2\\end{pmatrix} + ...`); None when `s`
+    is not one."""
+    if "\\begin" not in s:
+        return None
+    literals = _matrix_literals(s)
+    if not literals:
+        return None
+    head, tail = s[: literals[0][0]].strip(), s[literals[-1][1] :].strip()
+    if (head, tail) in (("(", ")"), ("[", "]")):
+        head = tail = ""  # `(\begin{pmatrix}..\end{pmatrix})`: brackets around the matrix
+    if tail:
+        return None
+    if len(literals) == 1 and not head:
+        return _matrix(literals[0][2])
+    total, term = None, None  # products bind tighter than sums: total + term
+    glues = [head] + [s[a[1] : b[0]] for a, b in zip(literals, literals[1:], strict=False)]
+    for glue, (_, _, body) in zip(glues, literals, strict=True):
+        g = _MATRIX_GLUE.match(glue)
+        if g is None:
+            return None
+        op, factor = g.group("op"), g.group("factor")
+        value = _matrix_value(_matrix(body))
+        if factor:
+            try:
+                c = parse_scalar(factor).value
+            except ParseFailure:
+                return None  # `M = ...`, `..., ...`: not arithmetic on matrices
+            if c.free_symbols:
+                return None
+            value = c * value
+        if term is None:
+            if op not in (None, "+", "-"):
+                return None
+            term = -value if op == "-" else value
+        elif op in ("+", "-"):
+            total = term if total is None else total + term
+            term = -value if op == "-" else value
+        else:
+            term = term * value  # juxtaposition, `\cdot`, `\times`, `*`: matrix product
+    result = term if total is None else total + term
+    rows = tuple(tuple(Value(Scalar(str(v), v)) for v in result.row(r)) for r in range(result.rows))
+    return MatrixNode(rows)
+
+
+def _matrix_value(node: MatrixNode) -> sympy.Matrix:
+    if not all(isinstance(c, Value) for row in node.rows for c in row):
+        raise ParseFailure("matrix arithmetic on entries that are not values")
+    return sympy.Matrix([[c.scalar.value for c in row] for row in node.rows])
+
+
 def _matrix(body: str) -> MatrixNode:
     rows = [r for r in re.split(r"\\\\", body) if r.strip() and r.strip() != "\\hline"]
     parsed = tuple(tuple(read(c) for c in split_top(r, "&")) for r in rows)
@@ -292,23 +386,24 @@ def _read(s: str) -> Node:
     s = s.strip()
     if not s:
         raise ParseFailure("empty")
-    m = _MATRIX.match(s)
-    if m:
-        return _matrix(m.group("body"))
+    matrix = _matrix_expression(s)
+    if matrix is not None:
+        return matrix
     unions = split_top(s, "\\cup")
     if len(unions) > 1:
         sets = [read(u) for u in unions]
         if all(isinstance(n, Seq) and not n.ordered for n in sets):
             # `\{1, 3\} \cup \{2, 4\}`: a union of finite sets is the set of all elements
             return Seq(tuple(item for n in sets for item in n.items), ordered=False, braced=True)
-        out = []
+        out, decimals = [], []
         for node in sets:
             if isinstance(node, Seq) and node.maybe_open_interval:
                 node = _as_open_interval(node)
             if not isinstance(node, RealSet):
                 raise ParseFailure("union of things that are not sets of reals")
             out.append(node.value)
-        return RealSet(sympy.Union(*out))
+            decimals.extend(node.decimals)
+        return RealSet(sympy.Union(*out), decimals=tuple(decimals))
     wrapped = _wrapped(s)
     if (
         wrapped
@@ -334,6 +429,9 @@ def _read(s: str) -> Node:
             return Seq(tuple(read(p) for p in parts), ordered=True)
     parts = _split_list(s)
     if len(parts) > 1:
+        groups = _assignment_groups(parts)
+        if groups:
+            return Seq(tuple(read(g) for g in groups), ordered=False)
         return Seq(tuple(read(p) for p in parts if p), ordered=False)
     pm = _PLUS_MINUS.findall(s)
     if len(pm) == 1:
@@ -351,6 +449,23 @@ def _read(s: str) -> Node:
     if s.endswith("%"):
         return Percent(parse_scalar(s[:-1].strip()))
     return Value(parse_scalar(s))
+
+
+def _assignment_groups(parts: list[str]) -> list[str] | None:
+    """`p = 5, q = 2, p = 7, q = 2` (the same variables assigned again and again, as after
+    "p = 5, q = 2 and p = 7, q = 2"): the solution groups `p = 5, q = 2` and `p = 7, q = 2`."""
+    names = []
+    for p in parts:
+        sides = split_top(p, "=")
+        if len(sides) != 2 or not _SYMBOL.match(sides[0].replace(" ", "")):
+            return None
+        names.append(sides[0].replace(" ", ""))
+    k = len(set(names))
+    if k < 2 or len(names) % k or len(names) == k:
+        return None
+    if any(names[i] != names[i % k] for i in range(len(names))):
+        return None
+    return [", ".join(parts[i : i + k]) for i in range(0, len(parts), k)]
 
 
 def _mask_groups(s: str) -> str:
@@ -380,4 +495,5 @@ def _as_open_interval(node: Seq) -> RealSet:
     lo, hi = a.scalar.value, b.scalar.value
     if not (lo.is_real and hi.is_real):
         raise ParseFailure("not an interval")
-    return RealSet(sympy.Interval.open(lo, hi))
+    decimals = tuple(x.scalar for x in (a, b) if x.scalar.decimal_places is not None)
+    return RealSet(sympy.Interval.open(lo, hi), decimals=decimals)

@@ -24,15 +24,28 @@ from dartmath.grading.answer import (
     read,
 )
 from dartmath.grading.normalize import normalize
-from dartmath.grading.scalar import ParseFailure, values_equal
+from dartmath.grading.scalar import ParseFailure, Scalar, values_equal
 
 MAX_PARSE_LEN = 1000
+# A choice reference: the letter alone, the letter and its option (`B. y = 7`, `(B) 7`), or
+# the letter, a space and the option's text as a capitalised word (`C Cecile`).
 _CHOICE_REF = re.compile(
     r"^\(?\s*([A-E])\s*\)?$|^\(\s*([a-e])\s*\)$"
-    r"|^\(?([A-E])(?:\)|\s*[.:)])\s+\S.*$",
+    r"|^\(?([A-E])(?:\)|\s*[.:)])\s+\S.*$|^([A-E])\s+[A-Z][a-z].*$",
     re.DOTALL,
 )
-_CHOICE_ANS = re.compile(r"^\(?\s*([A-Ea-e])\s*\)?(?:$|[\s.:)]\s*.*$)", re.DOTALL)
+# Without a mark after the letter (`C Cecile`) the reference might not be a choice at all
+# (`A Major`): only the bare letter answers it.
+_BARE_LETTER = re.compile(r"^\(?\s*[A-Ea-e]\s*\)?\.?$")
+# An answer starting with a letter, then nothing, punctuation, a space or CJK text.
+_CHOICE_ANS = re.compile(
+    r"^\(?\s*([A-Ea-e])\s*\)?(?=$|[\s.:),;。，、：]|[\u4e00-\u9fff])", re.DOTALL
+)
+# ... after which another letter offered as an alternative (`A or B`, `(B) and (C)`, `A, B`)
+# makes it a hedge, not an answer. ("D, it can't be A or B" still answers D.)
+_OTHER_CHOICE = re.compile(
+    r"[\s.:),;。，、：]*(?:(?:or|and|&|/|或|和)\s*)?(?:\(\s*[A-Ea-e]\s*\)|[A-E](?![A-Za-z]))"
+)
 _TEXT = re.compile(r"^[A-Za-z][A-Za-z '\-.]*[A-Za-z.]$")
 _NON_WORD_MATH = {
     "pi",
@@ -54,9 +67,37 @@ _NON_WORD_MATH = {
 _BOOLEAN = {"yes": "yes", "true": "yes", "no": "no", "false": "no"}
 
 
-def _choice(s: str) -> str | None:
+def _choice(s: str) -> tuple[str, bool] | None:
+    """(letter, whether only the bare letter answers it) for a choice reference, else None."""
     m = _CHOICE_REF.match(s)
-    return next(g for g in m.groups() if g).upper() if m else None
+    if m is None:
+        return None
+    return next(g for g in m.groups() if g).upper(), m.group(4) is not None
+
+
+# A decimal comma (`1,22`, `1000,99`, `0,111`): the whole answer is digits, one comma, digits,
+# and it is not digit grouping (normalize has already read `1,000` as 1000).
+_COMMA_DECIMAL = re.compile(r"^([+-]?\d+),(\d+)$")
+_POINT_DECIMAL = re.compile(r"^([+-]?\d+)\.(\d+)$")
+
+
+def _decimal_comma(a: str, b: str) -> bool:
+    """`a` is `b` written with a decimal comma: the same digits on both sides of the mark.
+
+    A lone `1,22` could be the list 1, 22; only against a decimal with exactly these digits
+    (`1.22`) is the decimal reading the one that fits, in either direction.
+    """
+    m, n = _COMMA_DECIMAL.match(a), _POINT_DECIMAL.match(b)
+    return bool(m and n and m.groups() == n.groups())
+
+
+def answer_letter(s: str) -> str | None:
+    """The option letter an answer starts with (`(B)`, `D, since ...`), or None; None also
+    when another letter follows as an alternative (`A or B`)."""
+    m = _CHOICE_ANS.match(s)
+    if m is None or _OTHER_CHOICE.match(s, m.end()):
+        return None
+    return m.group(1).upper()
 
 
 def _is_text(s: str) -> bool:
@@ -67,18 +108,30 @@ def _is_text(s: str) -> bool:
 
 
 def _compact(s: str) -> str:
-    """Without spaces, except one between two digits (`1 4` is not `14`)."""
+    """Without spaces, except one between two digits (`1 4` is not `14`, nor `1\n4`)."""
+    s = re.sub(r"(?<=\d)\s*\n\s*(?=\d)", "\x01", s)
     return re.sub(r"\s+", "", re.sub(r"(?<=\d)\s+(?=\d)", "\x00", s))
 
 
 def _percent_matches_value(pct: Percent, val: Value, *, percent_is_ref: bool) -> bool:
-    """`50` for `50\\%` (the number asked for), or `0.5` for `50\\%` (the same value)."""
+    """`50` for `50\\%` (the number asked for), or `0.5` for `50\\%` (the same value).
+
+    A reference written as a fraction or an expression (`\\frac{40}{9}`) is a ratio, not a
+    percentage with its sign dropped: a percent answer must then have the same value
+    (`4\\frac{4}{9}\\%` is 40/900, not 40/9).
+    """
     as_fraction = pct.scalar.__class__(pct.scalar.text, pct.scalar.value / 100)
-    for p in (pct.scalar, as_fraction):
+    readings = [as_fraction]
+    if percent_is_ref or _PLAIN_NUMBER.match(re.sub(r"[\s,{}]", "", val.scalar.text)):
+        readings.insert(0, pct.scalar)
+    for p in readings:
         # values_equal reads its first argument as the reference (the rounding rule differs)
         if values_equal(p, val.scalar) if percent_is_ref else values_equal(val.scalar, p):
             return True
     return False
+
+
+_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 
 
 def _canon_text(s: str) -> str:
@@ -93,10 +146,14 @@ def is_equivalent(ref: str, ans: str) -> bool:
     nref, nans = normalize(ref), normalize(ans)
     if _compact(nref) == _compact(nans):
         return bool(nref)
-    letter = _choice(nref)
-    if letter is not None:
-        m = _CHOICE_ANS.match(nans)
-        return bool(m) and m.group(1).upper() == letter
+    if _decimal_comma(nref, nans) or _decimal_comma(nans, nref):
+        return True
+    choice = _choice(nref)
+    if choice is not None:
+        letter, bare_only = choice
+        if bare_only and not _BARE_LETTER.match(nans):
+            return False
+        return answer_letter(nans) == letter
     cref = _canon_text(nref)
     if cref in _BOOLEAN:
         return _BOOLEAN[cref] == _BOOLEAN.get(_canon_text(nans))
@@ -166,7 +223,7 @@ def nodes_equal(ref: Node, ans: Node) -> bool:
             return False
         if ans.from_inequality and not ref.from_inequality:
             return False  # an interval was asked for: an inequality does not answer it
-        return _real_sets_equal(ref.value, ans.value)
+        return _real_sets_equal(ref, ans)
     if isinstance(ref, Seq):
         if isinstance(ans, MatrixNode):
             ans = _vector_as_seq(ans)
@@ -236,18 +293,24 @@ def _intervals(s: sympy.Set) -> list[sympy.Interval] | None:
     )
 
 
-def _real_sets_equal(a: sympy.Set, b: sympy.Set) -> bool:
+def _written(x: sympy.Basic, decimals: tuple[Scalar, ...]) -> Scalar:
+    """The endpoint `x` as written: its decimal form when it was written as a decimal."""
+    return next((d for d in decimals if d.value == x), Scalar(str(x), x))
+
+
+def _real_sets_equal(ref: RealSet, ans: RealSet) -> bool:
+    a, b = ref.value, ans.value
     if a == b:
         return True
     ia, ib = _intervals(a), _intervals(b)
     if ia is None or ib is None or len(ia) != len(ib):
         return False
-    from dartmath.grading.scalar import _numbers_equal
 
     def same_end(x: sympy.Basic, y: sympy.Basic) -> bool:
         if not (x.is_finite and y.is_finite):
             return x == y
-        return _numbers_equal(x, y)
+        # the same comparison as for single values, so the decimal rule applies to every end
+        return values_equal(_written(x, ref.decimals), _written(y, ans.decimals))
 
     return all(
         p.left_open == q.left_open

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from dartmath.grading.normalize import strip_full_stop
+
 _BOX_CMDS = ("\\boxed", "\\fbox")
 # "The answer is X", "final answer is X", "Answer: X"; the last one in the response wins.
 # The same in French, Spanish, Portuguese, German, Italian, Russian and Chinese.
@@ -28,6 +30,7 @@ _STATED_PHRASE = re.compile(r"(?<!\s)\s+is\s+(?:our|the)\s+(?:final\s+)?answer\b
 # What stands before the phrase: one `$...$` segment or one token (searched in a bounded window,
 # so that a megabyte without spaces costs linear time).
 _STATED_X = re.compile(r"(?:\$(?P<m>[^$\n]{1,200})\$|(?P<t>[^\s$]{1,200}))$")
+_PRONOUNS = frozenset({"this", "that", "it", "which", "what", "here", "there", "above", "below"})
 # Unclosed boxes are skipped; bounding the tries keeps a hostile response linear.
 _MAX_BOX_TRIES = 8
 # How many boxes at the end of a response may be joined into one list.
@@ -41,6 +44,13 @@ _BOX_GAP = re.compile(
     r"|\\(?:text|mbox|textnormal)\{\s*(?:and|or|,)?\s*\})*$",
     re.IGNORECASE,
 )
+# A box that ends a display-math block (`$$\boxed{20}$$ \boxed{143}`) is not joined with a
+# box after it unless a list connective stands between them: a comma, a semicolon, "and" /
+# "or", or `\quad`. The later box replaces it.
+_BOX_CONNECTIVE = re.compile(
+    r"[,;]|\band\b|\bor\b|\\q?quad(?![a-zA-Z])|\\(?:text|mbox|textnormal)\{\s*,", re.IGNORECASE
+)
+_DISPLAY_END = re.compile(r"\$\$|\\\]")
 # A label right before a box: `y_2 = \\boxed{...}` (a letter or command, optional subscript).
 _BOX_LABEL = re.compile(
     r"(?:^|(?<=[\s$(,]))(?P<lbl>(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?)"
@@ -69,11 +79,26 @@ _CLOSING = re.compile(
 # A final sentence that ends "... is 2/3." or "... = 360": the number is the answer.
 _NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?%?"
 # (CJK: after 为 / 是 / 等于 "is", and a CJK unit of up to three characters may follow.)
+# (French / Spanish / Portuguese / Italian / German / Russian "is" too, `est de 25%`; Arabic:
+# after هو / هي "is"; the number may be in **bold**; a currency sign or a unit such as
+# `m²` may follow.)
 _FINAL_NUMBER = re.compile(
-    r"(?:\b(?:is|are|was|equals)|=|:|为|是|等于)[ \t]*(?P<x>" + _NUMBER + r")"
-    r"[ \t]*[\u4e00-\u9fff]{0,3}[ \t]*[.!。]?\s*$",
+    r"(?P<c>\b(?:is|are|was|equals|it's|(?:est|es|sont|son|é|è)(?:\s+de)?|ist|sind|равно)|(?<!\S)(?:هو|هي)|=|:|为|是|等于)[ \t]*(?:\*\*)?"
+    r"(?P<x>" + _NUMBER + r")(?:\*\*)?"
+    r"[ \t]*(?:[\u4e00-\u9fff]{1,3}|[€£¥]|[a-zA-Z]{1,3}[²³])?(?:\*\*)?[ \t]*[.!。]?\s*$",
     re.IGNORECASE,
 )
+# A line that lists an option ("C. x = 42") states no answer.
+_OPTION_LINE = re.compile(r"^\s*\(?[A-E][.)]\s")
+# Left of a final `= NUMBER`: a lone symbol (`so x = 5`, `f(x) = 5`) after a word, or arithmetic
+# on numbers.
+_ASSIGNED_SYMBOL = re.compile(
+    r"(?<![A-Za-z\\])(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\([A-Za-z]\))?\s*$"
+)
+_LEFT_TOKEN = re.compile(r"\\[A-Za-z]+|[A-Za-z]+|\\.|\s+|.", re.DOTALL)
+_ARITH_CMDS = {"\\cdot", "\\times", "\\div", "\\frac", "\\dfrac", "\\tfrac", "\\sqrt"}
+_ARITH_CMDS |= {"\\left", "\\right", "\\pi", "\\%", "\\,", "\\;", "\\!", "\\ "}
+_ARITH_CHARS = set("0123456789+-*/×÷·−^().,[]{}%!|")
 # Inside an "answer is X" phrase: prose ending "... is X" gives X.
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[A-Za-z]{3,}\b")
 _TAIL_IS = re.compile(r"^.*\b(?:is|are|equals)\s+(?P<x>\S.*)$", re.IGNORECASE | re.DOTALL)
@@ -85,14 +110,40 @@ _PROSE_NUMBER = re.compile(
 )
 # The last sentence of a response: after the last sentence end (`.`, `!`, `?` before a space,
 # or a CJK full stop).
-_SENTENCE_END = re.compile(r"[.!?](?=\s)|[。！？]")
-# A concluding sentence: "Therefore, ...", "Thus ...", "Donc, ...", "因此，..." and the like.
+# (Also the Devanagari danda `।` and the Arabic question mark; and, since CJK, Arabic and Hindi
+# responses often run sentences together with a space, before a concluding word of theirs.)
+_SENTENCE_END = re.compile(
+    r"[.!?](?=\s)|[。！？।؟]|(?<=\s)(?=因此|所以|综上|結論|结论|لذا|لذلك|إذن|इसलिए|अतः)"
+)
+# A concluding sentence: "Therefore, ...", "Thus ...", "Donc, ...", "因此，..." and the like
+# (optionally bold or after a list number: "2. **结论**：...").
 _CONCLUSION = re.compile(
-    r"^\s*(?:therefore|thus|hence|so|donc|ainsi|por\s+lo\s+tanto|así\s+que|daher|somit|also"
-    r"|因此|所以|故)(?![A-Za-z])",
+    r"^\s*(?:\*\*|#+\s*)?(?:therefore|thus|hence|so|in\s+conclusion|donc|ainsi|en\s+conclusion"
+    r"|por\s+lo\s+tanto|así\s+que|daher|somit|also|quindi|portanto|поэтому|итак|следовательно"
+    r"|因此|所以|故|综上|結論|结论|لذا|لذلك|إذن|इसलिए|अतः)(?![A-Za-z])",
     re.IGNORECASE,
 )
 _BOLD = re.compile(r"^\*\*(?P<x>.+?)\*\*$", re.DOTALL)
+# An option letter stated as the answer: "for sure D", "option (B).", "D, it can't be A or B".
+_FILLER = r"(?i:for\s+sure|surely|definitely|clearly|certainly|obviously|option|choice)"
+_LETTER_PHRASE = re.compile(
+    rf"^(?:(?:{_FILLER}\s+)+\(?(?P<a>[A-E])\)?(?=[.!,;]?\s|[.!]?$)"
+    r"|\(?(?P<b>[A-E])\)?,\s+(?!(?:or|and)\b)(?=[a-z]))"
+)
+# A letter offered as an alternative right after the first (`A or B`, `A, B`): a hedge.
+_OTHER_LETTER = re.compile(r"[\s.,;:)。，、]*(?:(?:or|and|&|/|或|和)\s*)?\(?[A-E](?![A-Za-z])")
+# A response that opens with the letter: "B. ...", "B。不是 A", "(C) because ...".
+_LEADING_LETTER = re.compile(
+    r"^\s*(?:\((?P<a>[A-E])\)(?=\s|$|[.。,，、]|[\u4e00-\u9fff])"
+    r"|(?P<b>[A-E])(?:[.。)、，,](?!\d)|(?=[\u4e00-\u9fff])|\s*$))"
+)
+_OPTION_LABEL_LINE = re.compile(r"\n[ \t]*\(?[A-E][.)。]")
+# A final sentence "... therefore I think it's B".
+_CONCLUDING_LETTER = re.compile(
+    r"\b(?:therefore|thus|hence|so)\b[^.!?\n]{0,80}?\b(?:is|it's|be)\s+\(?(?P<x>[A-E])\)?"
+    r"\s*[.!]?\s*$",
+    re.IGNORECASE,
+)
 
 
 def _match_braces(text: str, open_pos: int) -> int | None:
@@ -180,7 +231,9 @@ def extract_boxed(text: str) -> str | None:
     labels: list[str | None] = []
     for box in boxes[1:_MAX_JOINED_BOXES]:
         rest, label = _split_label(text[box[1] : joined[-1][0]])
-        if not _BOX_GAP.match(rest):
+        if not _BOX_GAP.match(rest) or (
+            _DISPLAY_END.search(rest) and not (label or _BOX_CONNECTIVE.search(rest))
+        ):
             break
         labels.append(label)
         joined.append(box)
@@ -244,7 +297,7 @@ def _strip_delimiters(x: str) -> str:
     m = _BOLD.match(x)
     if m:
         x = m.group("x").strip()
-    x = x.rstrip(".").rstrip()
+    x = strip_full_stop(x, canonical=False)
     for quote in ('\\"', '"'):  # a quoted answer (`\\"` is an escaping artefact)
         if len(x) > 2 * len(quote) and x.startswith(quote) and x.endswith(quote):
             x = x[len(quote) : -len(quote)].strip()
@@ -266,14 +319,34 @@ def _strip_delimiters(x: str) -> str:
             if end >= 0:
                 x = x[len(left) : end]
                 break
-    x = x.strip()
-    x = x.rstrip(".").rstrip()
+    x = strip_full_stop(x, canonical=False)
     if x.endswith("$"):
         x = x.rstrip("$").strip()
     m = _BOLD.match(x)
     if m:
         x = m.group("x").strip()
     return x
+
+
+_CJK_RUN_START = re.compile(r"^[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+")
+_CJK_RUN_END = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]{1,4}$")
+_CJK_CHAR = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def _cjk_prose_value(x: str) -> str:
+    """Chinese prose around one math expression, "每份应该是 (\\frac{2}{5}) 吨。", gives the
+    expression; anything else (two expressions, no number) is returned unchanged."""
+    head = _CJK_RUN_START.match(x)
+    if head is None:
+        return x
+    body = x[head.end() :]
+    tail = _CJK_RUN_END.search(body)
+    if tail:
+        body = body[: tail.start()]
+    body = body.strip()
+    if not body or _CJK_CHAR.search(body) or not re.search(r"\d", body):
+        return x
+    return body
 
 
 def _phrase_value(x: str) -> str:
@@ -289,6 +362,10 @@ def _phrase_value(x: str) -> str:
         if inner is None or not inner.group("x").strip():
             break
         x = _clean_tail(_cut_sentence(inner.group("x").strip()))
+    x = _cjk_prose_value(x)
+    m = _LETTER_PHRASE.match(x)
+    if m and not _OTHER_LETTER.match(x, m.end()):
+        return m.group("a") or m.group("b")
     if _PROSE_WORD.search(_MATH_SEGMENT.sub(" ", x)):
         m = _TAIL_IS.match(x)
         if m and not _PROSE_WORD.search(_MATH_SEGMENT.sub(" ", m.group("x"))):
@@ -353,15 +430,64 @@ def _final_math_answer(text: str) -> str | None:
     if last is None or not _CLOSING.match(tail[last.end() :]):
         return None
     x = next(g for g in last.groups() if g is not None).strip()
-    x = x.rstrip(".").strip()
+    x = strip_full_stop(x, canonical=False)
     return x or None
+
+
+def _numeric_left_side(before: str, truncated: bool) -> bool:
+    """Whether what stands left of a final `= NUMBER` lets the number be the answer.
+
+    Yes for a lone symbol after a word (`so x = 5`, an assignment) and for arithmetic on
+    numbers (`4 \\cdot 5 = 20`, `158 - 66 = 92`); no for anything holding a variable
+    (`2x+4y-3=0`, `x^2+y^2=1`: an equation, not its right-hand side) or a bare name.
+    """
+    m = _ASSIGNED_SYMBOL.search(before)
+    if m and m.group(0).strip() not in _ARITH_CMDS:
+        pre = before[: m.start()].rstrip()
+        word = re.search(r"(?<![\\A-Za-z])[A-Za-z]{2,}$", pre)
+        if "=" in pre and re.search(r"(?:\b(?:and|or)|[,;])$", pre):
+            return False  # `x = 1 or x = -1`: the last of several solutions is not the answer
+        if (pre == "" and not truncated) or word or pre.endswith((":", ",")):
+            return True
+    tokens = _LEFT_TOKEN.findall(before)
+    has_digit = False
+    for k in range(len(tokens) - 1, -1, -1):
+        tok = tokens[k]
+        if tok.isspace():
+            continue
+        if tok in _ARITH_CHARS or tok in _ARITH_CMDS:
+            has_digit = has_digit or tok.isdigit()
+            continue
+        if tok.isalpha() and tok.isascii():
+            # a word before the formula ends it ("is 3 + 4"); a letter in it is a variable
+            # (`2x`, `x + 3`, `xy + 1`)
+            after = tokens[k + 1] if k + 1 < len(tokens) else ""
+            nxt = next((t for t in tokens[k + 1 :] if not t.isspace() and t not in ",;"), "")
+            if len(tok) == 1 or not (after.isspace() or after in (",", ";")):
+                return False
+            return has_digit and (nxt.isdigit() or nxt in ("(", "-"))
+        return has_digit  # `:`, `$`, CJK text ... end the formula
+    return has_digit and not truncated
 
 
 def _final_number_answer(text: str) -> str | None:
     """Last resort: the final sentence ends "... is 2/3." or "... = 360"."""
     text = _clean_tail(text)
-    m = _FINAL_NUMBER.search(text[-300:])
-    return m.group("x").replace(" ", "") if m else None
+    tail = text[-300:]
+    m = _FINAL_NUMBER.search(tail)
+    if m is None:
+        return None
+    head = tail[: m.start()]
+    truncated = len(text) > len(tail) and "\n" not in head
+    line = head.rsplit("\n", 1)[-1]
+    if _OPTION_LINE.match(line):
+        return None
+    connector = m.group("c")
+    if connector == "=" and not _numeric_left_side(line, truncated):
+        return None
+    if connector == ":" and line.rstrip()[-1:].isdigit():
+        return None  # a ratio or a time (`3:4`, `10:30`), not "label: number"
+    return m.group("x").replace(" ", "")
 
 
 def _stated_answer(text: str) -> tuple[int, str] | None:
@@ -376,6 +502,8 @@ def _stated_answer(text: str) -> tuple[int, str] | None:
     if x_match is None:
         return None
     x = x_match.group("m") if x_match.group("m") is not None else x_match.group("t")
+    if x_match.group("m") is None and x.lower() in _PRONOUNS:
+        return None  # "This is the final answer." points at an answer; it is not one
     x = _strip_delimiters(x)
     return (last.start() - len(window) + x_match.start(), x) if x else None
 
@@ -406,7 +534,7 @@ def _stated_phrase_answer(text: str) -> str | None:
 def _conclusion_number_answer(text: str) -> str | None:
     """Last resort: the final sentence concludes ("Therefore, ...") and holds one number."""
     text = _clean_tail(text)[-600:].rstrip()
-    while text and text[-1] in ".!?。！？":
+    while text and text[-1] in ".!?。！？।":
         text = text[:-1].rstrip()
     cut = 0
     for m in _SENTENCE_END.finditer(text):
@@ -426,6 +554,17 @@ def _conclusion_number_answer(text: str) -> str | None:
     return numbers[0]
 
 
+def _letter_answer(text: str) -> str | None:
+    """Last resort for multiple choice: a response that opens with the option letter
+    ("B. ...", "B。不是 A") or whose final sentence concludes "so it's B"."""
+    m = _LEADING_LETTER.match(text)
+    if m and not _OPTION_LABEL_LINE.search(text, m.end()):  # not a listing of the options
+        letter = m.group("a") or m.group("b")
+        return None if _OTHER_LETTER.match(text, m.end()) else letter
+    m = _CONCLUDING_LETTER.search(_clean_tail(text)[-200:])
+    return m.group("x").upper() if m and m.group("x").isupper() else None
+
+
 def extract_answer(resp: str) -> str | None:
     """The final answer of a response by the rules of docs/grading.md, or None if none is found."""
     if not resp:
@@ -440,6 +579,7 @@ def extract_answer(resp: str) -> str | None:
         _final_math_answer,
         _final_number_answer,
         _conclusion_number_answer,
+        _letter_answer,
     ):
         ans = rule(resp)
         if ans:

@@ -40,7 +40,7 @@ _CONNECTIVE = re.compile(
     re.IGNORECASE,
 )
 # Thousands separators: a leading group of 1-3 digits that is not 0, then groups of three.
-_THOUSANDS = re.compile(r"^[+-]?(?!0,)\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_THOUSANDS = re.compile(r"^[+-]?(?!0,)\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$")
 # `,\!` is only ever typeset as a digit-group separator (also Indian 2-digit groups).
 _COMMA_BANG = re.compile(r"(?<=\d),\s*\\!\s*(?=\d)")
 # `{,}` between digits: a thousands separator when every later group has three digits.
@@ -120,9 +120,14 @@ _MATH_WORDS = {
 _ONE_LETTER_UNITS = {"m", "g", "s", "h", "l", "L", "K"}
 _TRAILING_WORDS = re.compile(
     r"^(?P<head>.*?[\d}.])\s*(?P<words>[A-Za-z]+(?:[\s\-]+[A-Za-z]+)*)"
-    r"(?:\s*\^\s*\{?[23]\}?)?\s*$",
+    r"(?:\s*\^\s*\{?[23]\}?|[²³])?\s*$",
     re.DOTALL,
 )
+# A CJK unit after a number (`3页`, `8722美元`, `5 个`); numeral characters (`5万` is 50000,
+# `3亿`) are no unit.
+_TRAILING_CJK = re.compile(r"^(?P<head>[^\u4e00-\u9fff]*[\d}%])\s*[\u4e00-\u9fff]{1,4}$")
+_CJK_NUMERALS = re.compile(r"[十百千万萬亿億兆]")
+_CURRENCY = re.compile(r"[€£¥]")
 _TRAILING_TEXT = re.compile(
     r"^(?P<head>.*?\S)\s*\\(?:text|mbox|textnormal)\s*\{[^{}]*\}"
     r"(?:\s*\^\s*\{?[23]\}?)?\s*$",
@@ -130,8 +135,26 @@ _TRAILING_TEXT = re.compile(
 )
 _VAR_IN = re.compile(r"^\s*[a-zA-Z]\s*\\in\s*")
 _WS = re.compile(r"\s+")
+# A line break between two numerals is kept (as one `\n`): `11\n5/6` is two numbers, never
+# the mixed number 11 5/6.
+_DIGIT_BREAK = re.compile(r"(?<=\d)[ \t]*[\r\n]\s*(?=[\d.+-])")
 # Longer answers are compared as whitespace-normalised strings only (docs/grading.md, sec. 4).
 MAX_NORMALIZE_LEN = 1000
+
+
+# A list that ends in an ellipsis (`1, 2, 3, ...`, `1, 2, 3\ldots`) goes on: the ellipsis is
+# part of the answer, not a full stop.
+_LIST_ELLIPSIS = re.compile(r",?\s*(?:\.{3,}|…|\\[lc]?dots(?![a-zA-Z]))\s*\.?\s*$")
+
+
+def strip_full_stop(s: str, *, canonical: bool = True) -> str:
+    """`s` without a trailing full stop; an ellipsis ending a list is kept (rewritten as
+    `, \\dots` when `canonical`), so that `1, 2, 3, ...` is not the list `1, 2, 3`."""
+    s = s.rstrip()
+    m = _LIST_ELLIPSIS.search(s, max(0, len(s) - 40))  # bounded: a run of dots stays linear
+    if m and "," in s[: m.start()]:
+        return s[: m.start()].rstrip(" ,") + ", \\dots" if canonical else s
+    return s.rstrip(".").rstrip()
 
 
 def _unwrap(s: str, cmds: tuple[str, ...]) -> str:
@@ -178,6 +201,9 @@ def _drop_units(s: str) -> str:
     """Drop a trailing unit after a number: `5 \\text{ cm}`, `12 inches`, `3 sq units`."""
     if not re.search(r"\d", s):
         return s
+    m = _TRAILING_CJK.match(s)
+    if m and not _CJK_NUMERALS.search(s, m.end("head")):
+        s = m.group("head").strip()
     m = _TRAILING_TEXT.match(s)
     if m and re.search(r"\d", m.group("head")) and not _AM_PM.search(s[len(m.group("head")) :]):
         s = m.group("head").strip()
@@ -224,6 +250,7 @@ def normalize(s: str) -> str:
     if m:
         s = strip_delimiters(m.group("x"))
     s = s.replace("\\$", "").replace("$", "")
+    s = _CURRENCY.sub("", s) if re.search(r"\d", s) else s
     s = _NOT_EQUAL.sub(r"\\ne ", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\bmod", "\\mod")
     s = _COMMA_BANG.sub("", s)
@@ -245,8 +272,9 @@ def normalize(s: str) -> str:
         s = _drop_units(s)
         s = _unwrap(s, _TEXT_CMDS)
     s = _VAR_IN.sub("", s)
-    s = _WS.sub(" ", s).strip()
-    s = s.rstrip(".").strip()
+    s = _DIGIT_BREAK.sub("\x00", s)
+    s = _WS.sub(" ", s).strip().replace("\x00", "\n")
+    s = strip_full_stop(s)
     if s.endswith("\\") and not s.endswith("\\\\"):
         s = s[:-1].rstrip()  # a stray trailing backslash
     s = _before_approx(s)

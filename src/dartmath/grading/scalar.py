@@ -36,10 +36,14 @@ _SCI = re.compile(
 _E_NOTATION = re.compile(r"^(?P<m>[+-]?(?:\d+\.?\d*|\.\d+))[eE](?P<e>[+-]?\d+)$")
 _DECIMAL_IN_TEXT = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?![\d.])")
 # A mixed number: `7 3/4`, `54\frac{1}{4}` (the fraction proper: numerator < denominator).
+# The whole part may be written in space-separated thousands (`1 000 4/9`); a zero numerator
+# is allowed (`4 0/9` is 4). Only spaces may separate the parts, never a line break.
 _MIXED = re.compile(
-    r"^(?P<sign>[+-])?(?P<w>\d+)\s*(?:\s(?P<p1>\d+)\s*/\s*(?P<q1>\d+)"
+    r"^(?P<sign>[+-])?(?P<w>\d{1,3}(?: \d{3})+|\d+)[ \t]*(?:[ \t](?P<p1>\d+)[ \t]*/[ \t]*(?P<q1>\d+)"
     r"|\\frac\{(?P<p2>\d+)\}\{(?P<q2>\d+)\})$"
 )
+# Numerals on separate lines (`11\n5/6`): two numbers, not one (normalize keeps that break).
+_LINE_BREAK = re.compile(r"\d\s*\n\s*[\d.+-]")
 # Digit groups separated by single spaces (`1 000 000`, from `1\,000\,000`).
 _SPACE_GROUPS = re.compile(r"^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _DIGIT_SPACE_DIGIT = re.compile(r"^[+-]?[\d.]+(?:\s+[\d.]+)+$")
@@ -95,13 +99,15 @@ def _exceeds(value: sympy.Basic, limit: int) -> bool:
 def _fast_number(text: str) -> Scalar | None:
     """Plain numerals, without the LaTeX parser."""
     t = text.strip()
+    if _LINE_BREAK.search(t):
+        raise ParseFailure("numerals on separate lines")
     m = _MIXED.match(t)
     if m:
         p = int(m.group("p1") or m.group("p2"))
         q = int(m.group("q1") or m.group("q2"))
-        if not 0 < p < q:
+        if not 0 <= p < q:
             raise ParseFailure("a mixed number needs a proper fraction")
-        v = int(m.group("w")) + Rational(p, q)
+        v = int(m.group("w").replace(" ", "")) + Rational(p, q)
         return Scalar(text, -v if m.group("sign") == "-" else v)
     if _SPACE_GROUPS.match(t):
         t = t.replace(" ", "")

@@ -95,3 +95,40 @@ def test_pipeline_stops_exactly_and_accounts_for_every_sample(tmp_path):
     for row in query_info_from_jsonl(tmp_path / "pool.jsonl"):
         assert info[row["query_id"]]["tot_n_corrects"] == row["tot_n_corrects"]
     assert info["rare"]["target"] == 3 and info["rare"]["level"] == 1
+
+
+def test_request_cancelled_before_its_first_step_is_accounted(tmp_path):
+    """A query can meet its target in the same loop turn that launched more of its requests;
+    cancelling a task that never ran must still free its slot and count its samples."""
+    queries = [Query("easy", "question easy", "7", {})]
+
+    async def main():
+        store = RunStore(tmp_path)
+        store.prepare({"model": "scripted"})
+        sched = Scheduler(["easy"], StrategySpec(name="uniform", k_u=3), max_raw=40)
+        pipe = Pipeline(
+            queries=queries,
+            prompts={"easy": "easy"},
+            sampler=ScriptedSampler(),
+            grader=None,
+            scheduler=sched,
+            store=store,
+            accumulator=QueryAccumulator(store.pool_path),
+            next_idx={},
+            line_fields={},
+        )
+        try:
+            pipe._launch()
+            assert pipe._tasks
+            for task in list(pipe._tasks.values()):
+                task.cancel()  # before the task has taken a single step
+            await pipe._cancel_all()
+        finally:
+            store.close()
+        return pipe, sched
+
+    pipe, sched = asyncio.run(main())
+    assert not pipe._tasks and not pipe._unfinished and pipe._in_flight() == 0
+    assert pipe.totals.samples_cancelled == pipe.totals.samples_started > 0
+    assert sched.state("easy").stop_reason is None
+    assert sched.next_requests(100)  # the cancelled samples are the scheduler's to plan again

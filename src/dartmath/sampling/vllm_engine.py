@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from dartmath.sampling.base import Completion
@@ -56,7 +58,8 @@ class VLLMSampler:
             raise EngineConfigError(
                 f"engine: an option vLLM's AsyncEngineArgs does not take: {e}"
             ) from None
-        engine = AsyncLLM.from_engine_args(args)
+        with _terminal_interrupt_blocked():
+            engine = AsyncLLM.from_engine_args(args)
         params = SamplingParams(n=1, output_kind=RequestOutputKind.DELTA, **sampling)
         max_seqs = engine.vllm_config.scheduler_config.max_num_seqs
         dp = engine.vllm_config.parallel_config.data_parallel_size
@@ -103,3 +106,22 @@ class VLLMSampler:
             # AsyncLLM.__del__ calls shutdown() again when the object is finally collected, often
             # at interpreter exit where that fails noisily; once is enough.
             engine.shutdown = lambda *args, **kwargs: None
+
+
+@contextlib.contextmanager
+def _terminal_interrupt_blocked() -> Iterator[None]:
+    """Start vLLM's processes with SIGINT blocked, so that they inherit the blocked mask.
+
+    A terminal's Ctrl-C goes to the whole process group. vLLM's worker processes exit on it at
+    once, and the engine core then dies mid-step and prints a traceback. With SIGINT blocked in
+    them, only this process sees Ctrl-C: it stops the run and shuts the engine down in order.
+    A Ctrl-C during start-up is delivered here when the block is lifted.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -152,7 +152,11 @@ class Pipeline:
             rid = f"dart-{self._req_counter}-{qid}"
             self._unfinished[rid] = n
             self._by_query.setdefault(qid, set()).add(rid)
-            self._tasks[rid] = asyncio.create_task(self._request(rid, qid, n))
+            task = asyncio.create_task(self._request(rid, qid, n))
+            # a done callback, not a `finally`: a task cancelled before its first step never
+            # runs its body, and its samples must still be counted and its slot freed
+            task.add_done_callback(lambda _t, rid=rid, qid=qid: self._request_done(rid, qid))
+            self._tasks[rid] = task
             self.totals.samples_started += n
             self.totals.requests += 1
 
@@ -163,28 +167,29 @@ class Pipeline:
         try:
             async for comp in self.sampler.sample(rid, self.prompts[qid], n):
                 if comp.finish_reason == "abort":
-                    continue  # counted as cancelled below
+                    continue  # counted as cancelled in _request_done
                 self._unfinished[rid] -= 1
                 self.totals.samples_finished += 1
-                self.totals.tokens_generated += comp.n_tokens
+                self.totals.tokens_generated += comp.n_tokens or 0
                 self._grade(qid, comp)
         except asyncio.CancelledError:
             pass
         except Exception as e:  # an engine failure ends the run; what is graded is kept
             if self._error is None:
                 self._error = e
-        finally:
-            left = self._unfinished.pop(rid, 0)
-            if left:
-                self.totals.samples_cancelled += left
-                self.scheduler.on_cancelled(qid, left)
-            self._tasks.pop(rid, None)
-            rids = self._by_query.get(qid)
-            if rids is not None:
-                rids.discard(rid)
-                if not rids:
-                    del self._by_query[qid]
-            self._wake.set()
+
+    def _request_done(self, rid: str, qid: str) -> None:
+        left = self._unfinished.pop(rid, 0)
+        if left:
+            self.totals.samples_cancelled += left
+            self.scheduler.on_cancelled(qid, left)
+        self._tasks.pop(rid, None)
+        rids = self._by_query.get(qid)
+        if rids is not None:
+            rids.discard(rid)
+            if not rids:
+                del self._by_query[qid]
+        self._wake.set()
 
     def _grade(self, qid: str, comp: Completion) -> None:
         self._grading += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dartmath.synth.config import ConfigError, load_config, meaning_diff, parse_override
@@ -67,3 +69,53 @@ def test_meaning_diff_ignores_engine_and_grader():
     assert meaning_diff(a, b) == []
     c = load_config(None, {**BASE, "sampling.temperature": 0.3}).to_dict()
     assert meaning_diff(a, c) == ["sampling.temperature: 1.0 -> 0.3"]
+
+
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        ({"backend.name": "openai"}, "needs `backend.endpoints`"),
+        ({"backend.endpoints": ["http://h:8000"]}, "add --backend openai"),
+        ({"backend.name": "grpc"}, "must be vllm or openai"),
+        ({"backend.name": "openai", "backend.endpoints": "http://h:8000"}, "must be list"),
+        (
+            {"backend.name": "openai", "backend.endpoints": ["h:1"], "backend.request_timeout": 0},
+            "backend.request_timeout",
+        ),
+        ({"backend.request_seed": 1}, "backend.request_seed"),
+    ],
+)
+def test_backend_errors_name_the_key(extra, needle):
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        load_config(None, {**BASE, **extra})
+
+
+def test_backend_is_not_part_of_a_runs_meaning():
+    a = load_config(None, BASE).to_dict()
+    b = load_config(
+        None, {**BASE, "backend.name": "openai", "backend.endpoints": ["http://h:8000"]}
+    ).to_dict()
+    assert b["backend"]["endpoints"] == ["http://h:8000"]
+    assert meaning_diff(a, b) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["gpu-node-8x.yaml", "multi-node-ray.yaml", "fleet-servers.yaml", "cpu-demo.yaml"]
+)
+def test_example_configs_load_and_their_engine_options_are_vllms(name, tmp_path):
+    """Every `engine:` key of the shipped configs is an AsyncEngineArgs field (real vLLM
+    class, no engine started): the parallelism options pass through as written. The model
+    is a local folder: AsyncEngineArgs looks a hub name up, and tests reach no hub."""
+    import dataclasses
+    from pathlib import Path
+
+    pytest.importorskip("vllm")
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "configs" / name)
+    fields = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+    assert set(cfg.engine) <= fields, set(cfg.engine) - fields
+    args = AsyncEngineArgs(model=str(tmp_path), **cfg.engine)
+    for key, value in cfg.engine.items():
+        assert getattr(args, key) == value

@@ -12,8 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections import Counter, defaultdict
+from collections import Counter
 from math import ceil
 from pathlib import Path
 
@@ -21,9 +20,9 @@ import pytest
 import yaml
 
 from dartmath.sampling.prompts import get_template
-from dartmath.stats import query_info_from_jsonl
 from dartmath.synth.config import load_config
 from dartmath.synth.run import start_vllm, synth
+from synth_helpers import check_pool_consistent, query_info, synth_cmd, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -79,34 +78,6 @@ def _cfg(d: dict):
     return load_config(None, flat)
 
 
-def _pool(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "pool.jsonl").read_text().splitlines()]
-
-
-def _query_info(run_dir: Path) -> dict[str, dict]:
-    lines = (run_dir / "query_info.jsonl").read_text().splitlines()
-    return {r["query_id"]: r for r in map(json.loads, lines)}
-
-
-def _check_pool_consistent(run_dir: Path) -> list[dict]:
-    """No duplicate sample indices, indices dense per query, query-info equals the pool."""
-    pool = _pool(run_dir)
-    per_q = defaultdict(list)
-    for r in pool:
-        per_q[r["query_id"]].append(r["sample_idx"])
-    for qid, idxs in per_q.items():
-        assert sorted(idxs) == list(range(len(idxs))), qid
-    info = _query_info(run_dir)
-    recomputed = {r["query_id"]: r for r in query_info_from_jsonl(run_dir / "pool.jsonl")}
-    for qid, row in info.items():
-        if qid in recomputed:
-            for k in ("tot_n_samples", "tot_n_corrects", "pass_rate", "n_no_answer"):
-                assert row[k] == recomputed[qid][k], (qid, k)
-        else:
-            assert row["tot_n_samples"] == 0
-    return pool
-
-
 @pytest.fixture(scope="module")
 def strategy_runs(tmp_path_factory):
     """Run uniform, prop2diff and vrt on one engine; return their run directories."""
@@ -142,8 +113,8 @@ def strategy_runs(tmp_path_factory):
 def test_uniform_stops_exactly_at_k_u_or_max_raw(strategy_runs):
     tmp, outcomes = strategy_runs
     assert outcomes["uniform"].outcome == "done"
-    pool = _check_pool_consistent(tmp / "uniform")
-    info = _query_info(tmp / "uniform")
+    pool = check_pool_consistent(tmp / "uniform")
+    info = query_info(tmp / "uniform")
     raw, correct = Counter(), Counter()
     for r in pool:
         raw[r["query_id"]] += 1
@@ -167,8 +138,8 @@ def test_uniform_stops_exactly_at_k_u_or_max_raw(strategy_runs):
 def test_prop2diff_targets_follow_the_probe(strategy_runs):
     tmp, outcomes = strategy_runs
     assert outcomes["prop2diff"].outcome == "done"
-    pool = _check_pool_consistent(tmp / "prop2diff")
-    info = _query_info(tmp / "prop2diff")
+    pool = check_pool_consistent(tmp / "prop2diff")
+    info = query_info(tmp / "prop2diff")
     probe = {}
     for qid, *_ in QUERIES:
         lines = sorted((r for r in pool if r["query_id"] == qid), key=lambda r: r["sample_idx"])
@@ -189,7 +160,7 @@ def test_prop2diff_targets_follow_the_probe(strategy_runs):
 
 def test_vrt_takes_exactly_n_raw_samples(strategy_runs):
     tmp, outcomes = strategy_runs
-    pool = _check_pool_consistent(tmp / "vrt")
+    pool = check_pool_consistent(tmp / "vrt")
     assert Counter(r["query_id"] for r in pool) == {qid: 3 for qid, *_ in QUERIES}
     summary = json.loads((tmp / "vrt" / "run_summary.json").read_text())
     assert summary["totals"]["pool_lines_written"] == 15
@@ -209,37 +180,19 @@ def test_finished_run_resumes_to_nothing_to_do(strategy_runs):
     assert (tmp / "vrt" / "pool.jsonl").read_bytes() == before
 
 
-def _wait_for(pred, timeout: float, what: str, proc=None) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"process ended (code {proc.returncode}) before {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
     base = _base(tmp_path, "killed", name="uniform", k_u=3, max_raw=10)
     cfg_path = tmp_path / "run.yaml"
     cfg_path.write_text(yaml.safe_dump(base))
     run_dir = tmp_path / "killed"
     pool_path = run_dir / "pool.jsonl"
-    cmd = [
-        sys.executable,
-        "-m",
-        "dartmath.cli",
-        "synth",
-        "--config",
-        str(cfg_path),
-        "--no-progress",
-    ]
+    cmd = synth_cmd(cfg_path)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
         cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        _wait_for(
+        wait_for(
             lambda: pool_path.exists() and pool_path.read_bytes().count(b"\n") >= 4,
             timeout=400,
             what="4 pool lines",
@@ -257,8 +210,8 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert "(resumed)" in done.stdout
     after = pool_path.read_bytes()
     assert after.startswith(whole)  # every line written before the kill is still there
-    pool = _check_pool_consistent(run_dir)
-    info = _query_info(run_dir)
+    pool = check_pool_consistent(run_dir)
+    info = query_info(run_dir)
     for qid, *_ in QUERIES:
         n_correct = sum(r["correct"] for r in pool if r["query_id"] == qid)
         n_raw = sum(1 for r in pool if r["query_id"] == qid)
@@ -276,17 +229,7 @@ def test_resume_with_another_strategy_is_refused(tmp_path):
     cfg_path.write_text(yaml.safe_dump(base))
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "config.yaml").write_text(yaml.safe_dump(_cfg(base).to_dict()))
-    cmd = [
-        sys.executable,
-        "-m",
-        "dartmath.cli",
-        "synth",
-        "--config",
-        str(cfg_path),
-        "--set",
-        "sampling.temperature=0.5",
-        "--no-progress",
-    ]
+    cmd = synth_cmd(cfg_path, "--set", "sampling.temperature=0.5")
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert "sampling.temperature: 0.7 -> 0.5" in res.stderr and "--force" in res.stderr
@@ -328,15 +271,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     cfg_path.write_text(yaml.safe_dump(base))
     run_dir = tmp_path / "stopped"
     pool_path = run_dir / "pool.jsonl"
-    cmd = [
-        sys.executable,
-        "-m",
-        "dartmath.cli",
-        "synth",
-        "--config",
-        str(cfg_path),
-        "--no-progress",
-    ]
+    cmd = synth_cmd(cfg_path)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
         cmd,
@@ -347,7 +282,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
         text=True,
     )
     try:
-        _wait_for(
+        wait_for(
             lambda: pool_path.exists() and pool_path.read_bytes().count(b"\n") >= 2,
             timeout=400,
             what="2 pool lines",
@@ -362,7 +297,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
     assert "Resume with: dart synth --config" in err
     assert "Traceback" not in err
-    pool = _check_pool_consistent(run_dir)  # query-info was written and matches the pool
+    pool = check_pool_consistent(run_dir)  # query-info was written and matches the pool
     assert pool and pool_path.read_bytes().endswith(b"\n")
     summary = json.loads((run_dir / "run_summary.json").read_text())
     assert summary["sessions"][-1]["outcome"] == "interrupted"

@@ -148,6 +148,10 @@ _SYNTH_SHORTCUTS = {
     "difficulty_from": "strategy.difficulty_from",
     "template": "prompt.template",
     "limit": "queries.limit",
+    "backend": "backend.name",
+    "endpoints_file": "backend.endpoints_file",
+    "served_model_name": "backend.served_model_name",
+    "api_key_env": "backend.api_key_env",
 }
 
 
@@ -170,6 +174,21 @@ _SYNTH_SHORTCUTS = {
 @click.option("--max-raw", type=int, help="Per-query cap on raw samples.")
 @click.option("--budget", type=int, help="Global cap on raw samples.")
 @click.option(
+    "--backend",
+    type=click.Choice(["vllm", "openai"]),
+    help="vllm: the engine in this process; openai: OpenAI-compatible servers (backend.name).",
+)
+@click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    metavar="URL",
+    help="A server of the openai backend, e.g. http://node1:8000 (repeatable).",
+)
+@click.option("--endpoints-file", help="A file listing servers, one URL per line.")
+@click.option("--served-model-name", help="The model name the servers serve it under.")
+@click.option("--api-key-env", help="Environment variable holding the servers' API key.")
+@click.option(
     "--set",
     "-o",
     "overrides",
@@ -182,6 +201,7 @@ _SYNTH_SHORTCUTS = {
 @click.option("-v", "--verbose", is_flag=True, help="Show vLLM's own log.")
 def synth(
     config_path: str | None,
+    endpoints: tuple[str, ...],
     overrides: tuple[str, ...],
     force: bool,
     no_progress: bool,
@@ -203,6 +223,8 @@ def synth(
         for name, value in shortcuts.items():
             if value is not None:
                 values[_SYNTH_SHORTCUTS[name]] = value
+        if endpoints:
+            values["backend.endpoints"] = list(endpoints)
         for text in overrides:
             key, value = parse_override(text)
             values[key] = value
@@ -211,6 +233,7 @@ def synth(
         click.echo(f"dart synth: error: {e}", err=True)
         sys.exit(2)
 
+    from dartmath.sampling.openai_http import BackendError
     from dartmath.synth.report import format_outcome
     from dartmath.synth.run import run_synth
     from dartmath.synth.store import ResumeRefused
@@ -223,6 +246,13 @@ def synth(
     except ResumeRefused as e:
         click.echo(f"dart synth: error: {e}", err=True)
         sys.exit(2)
+    except BackendError as e:
+        click.echo(f"dart synth: error: {e}", err=True)
+        click.echo(
+            f"Every graded response is kept; once fixed, resume with: {_resume_command()}",
+            err=True,
+        )
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo(f"\ndart synth: interrupted. Resume with: {_resume_command()}", err=True)
         sys.exit(130)

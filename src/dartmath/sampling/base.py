@@ -14,12 +14,12 @@ class Completion:
 
     index: int  # which of the request's n samples
     text: str
-    n_tokens: int
+    n_tokens: int | None  # None: the backend does not say
     finish_reason: str | None  # "stop", "length", "abort", ...
 
 
 class Sampler(Protocol):
-    """A backend that samples completions (in-process vLLM today; HTTP servers later)."""
+    """A backend that samples completions: in-process vLLM, or a fleet of HTTP servers."""
 
     capacity: int  # samples worth keeping in flight to keep the backend busy
 

@@ -64,6 +64,25 @@ class GraderConfig:
 
 
 @dataclass
+class BackendConfig:
+    """Where samples come from: `vllm` (the engine in this process) or `openai` (a fleet of
+    OpenAI-compatible servers: vLLM's, SGLang's, ...)."""
+
+    name: str = "vllm"
+    endpoints: list[str] = field(default_factory=list)
+    endpoints_file: str | None = None  # one URL per line, `#` comments
+    served_model_name: str | None = None  # default: the one model the servers serve
+    api_key_env: str | None = None  # the environment variable holding the API key
+    tokenizer: str | None = None  # for the `chat` template; default: `model`
+    max_inflight_per_endpoint: int = 256  # samples; above the server's max_num_seqs
+    connect_timeout: float = 10.0
+    request_timeout: float = 1800.0
+    startup_timeout: float = 600.0
+    request_seed: bool = False  # see HTTPOptions.request_seed
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class RunConfig:
     dir: str | None = None
     max_inflight: int | None = None
@@ -79,6 +98,7 @@ class SynthConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     engine: dict[str, Any] = field(default_factory=dict)
+    backend: BackendConfig = field(default_factory=BackendConfig)
     grader: GraderConfig = field(default_factory=GraderConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -99,6 +119,7 @@ _SECTIONS: dict[str, type] = {
     "prompt": PromptConfig,
     "sampling": SamplingConfig,
     "strategy": StrategyConfig,
+    "backend": BackendConfig,
     "grader": GraderConfig,
     "run": RunConfig,
 }
@@ -157,6 +178,18 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "strategy.max_raw": (int,),
     "strategy.budget": (int,),
     "engine": (dict,),
+    "backend.name": (str,),
+    "backend.endpoints": (list,),
+    "backend.endpoints_file": (str,),
+    "backend.served_model_name": (str,),
+    "backend.api_key_env": (str,),
+    "backend.tokenizer": (str,),
+    "backend.max_inflight_per_endpoint": (int,),
+    "backend.connect_timeout": (int, float),
+    "backend.request_timeout": (int, float),
+    "backend.startup_timeout": (int, float),
+    "backend.request_seed": (bool,),
+    "backend.extra_body": (dict,),
     "grader.workers": (int,),
     "grader.timeout": (int, float),
     "run.dir": (str,),
@@ -178,6 +211,10 @@ _NULLABLE = {
     "strategy.budget",
     "run.dir",
     "run.max_inflight",
+    "backend.endpoints_file",
+    "backend.served_model_name",
+    "backend.api_key_env",
+    "backend.tokenizer",
 }
 
 
@@ -189,11 +226,11 @@ def _check_types(cfg: SynthConfig, origin: str) -> None:
             value = value[part]
         if value is None and key in _NULLABLE:
             continue
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             names = " or ".join(t.__name__ for t in types)
             raise ConfigError(f"{origin}: `{key}` must be {names}, got {value!r}")
     positive = ["sampling.max_tokens", "grader.workers", "strategy.max_raw", "strategy.budget"]
-    positive += ["run.max_inflight", "queries.limit"]
+    positive += ["run.max_inflight", "queries.limit", "backend.max_inflight_per_endpoint"]
     for key in positive:
         section, name = key.split(".")
         value = data[section][name]
@@ -205,6 +242,28 @@ def _check_types(cfg: SynthConfig, origin: str) -> None:
         raise ConfigError(f"{origin}: `sampling.temperature` must be >= 0")
     if data["grader"]["timeout"] <= 0:
         raise ConfigError(f"{origin}: `grader.timeout` must be > 0")
+    _check_backend(data["backend"], origin)
+
+
+def _check_backend(b: dict[str, Any], origin: str) -> None:
+    if b["name"] not in ("vllm", "openai"):
+        raise ConfigError(f"{origin}: `backend.name` must be vllm or openai, got {b['name']!r}")
+    has_endpoints = bool(b["endpoints"]) or b["endpoints_file"] is not None
+    if b["name"] == "vllm" and has_endpoints:
+        raise ConfigError(
+            f"{origin}: endpoints are given but `backend.name` is vllm (the in-process engine); "
+            "add --backend openai to sample from the servers"
+        )
+    if b["name"] == "openai" and not has_endpoints:
+        raise ConfigError(
+            f"{origin}: backend openai needs `backend.endpoints` (--endpoint URL, repeatable) "
+            "or `backend.endpoints_file` (--endpoints-file FILE)"
+        )
+    if not all(isinstance(u, str) and u.strip() for u in b["endpoints"]):
+        raise ConfigError(f"{origin}: `backend.endpoints` must be a list of URLs")
+    for key in ("connect_timeout", "request_timeout", "startup_timeout"):
+        if b[key] < 0 or (key != "startup_timeout" and b[key] == 0):
+            raise ConfigError(f"{origin}: `backend.{key}` must be > 0")
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -53,9 +53,11 @@ class SynthProgress:
         rate = t.samples_finished / elapsed
         remaining = p.scheduler.expected_remaining_samples()
         eta = remaining / rate if rate > 0 else float("inf")
+        note = getattr(p.sampler, "status", lambda: None)()
         self.bar.set_postfix_str(
             f"samples {t.pool_lines_written} correct {t.correct_written} "
-            f"{t.tokens_generated / elapsed:.0f} tok/s ETA {_fmt_eta(eta)}",
+            f"{t.tokens_generated / elapsed:.0f} tok/s ETA {_fmt_eta(eta)}"
+            + (f" | {note}" if note else ""),
             refresh=False,
         )
         self.bar.refresh()

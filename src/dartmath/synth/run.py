@@ -78,17 +78,80 @@ def make_scheduler(cfg: SynthConfig, queries: list[Query]) -> Scheduler:
     )
 
 
-async def start_vllm(cfg: SynthConfig, template: PromptTemplate) -> Sampler:
-    """The default sampler: vLLM in this process (GPU build or CPU build)."""
-    from dartmath.sampling.models import resolve_model
-    from dartmath.sampling.vllm_engine import VLLMSampler
-
-    sampling = {
+def sampling_params(cfg: SynthConfig, template: PromptTemplate) -> dict[str, Any]:
+    """The sampling settings both backends send: the template's stops first, then the config's."""
+    return {
         "temperature": cfg.sampling.temperature,
         "top_p": cfg.sampling.top_p,
         "max_tokens": cfg.sampling.max_tokens,
         "stop": list(dict.fromkeys([*template.stop, *cfg.sampling.stop])) or None,
     }
+
+
+async def start_sampler(cfg: SynthConfig, template: PromptTemplate) -> Sampler:
+    """The sampler `backend.name` asks for."""
+    if cfg.backend.name == "openai":
+        return await start_openai(cfg, template)
+    return await start_vllm(cfg, template)
+
+
+def endpoint_list(cfg: SynthConfig) -> list[str]:
+    """`backend.endpoints` followed by those of `backend.endpoints_file`."""
+    from dartmath.sampling.openai_http import read_endpoints_file
+
+    urls = list(cfg.backend.endpoints)
+    if cfg.backend.endpoints_file:
+        urls += read_endpoints_file(cfg.backend.endpoints_file)
+    return urls
+
+
+def api_key(cfg: SynthConfig) -> str | None:
+    import os
+
+    name = cfg.backend.api_key_env
+    if name is None:
+        return None
+    key = os.environ.get(name)
+    if not key:
+        raise ValueError(f"backend.api_key_env: the environment variable {name} is not set")
+    return key
+
+
+async def start_openai(cfg: SynthConfig, template: PromptTemplate) -> Sampler:
+    """A fleet of OpenAI-compatible servers; the prompt is rendered here, as in-process."""
+    from dartmath.sampling.models import resolve_model
+    from dartmath.sampling.openai_http import HTTPOptions, OpenAISampler
+
+    b = cfg.backend
+    options = HTTPOptions(
+        served_model_name=b.served_model_name,
+        api_key=api_key(cfg),
+        limit_per_endpoint=b.max_inflight_per_endpoint,
+        connect_timeout=b.connect_timeout,
+        request_timeout=b.request_timeout,
+        startup_timeout=b.startup_timeout,
+        request_seed=b.request_seed,
+        extra_body=dict(b.extra_body),
+    )
+    tokenizer_source = None
+    if template.use_chat_template:
+        tokenizer_source = b.tokenizer or resolve_model(cfg.model)
+    return await OpenAISampler.start(
+        endpoint_list(cfg),
+        sampling_params(cfg, template),
+        options,
+        add_special_tokens=template.name != "chat",
+        tokenizer_source=tokenizer_source,
+        capacity=cfg.run.max_inflight,
+    )
+
+
+async def start_vllm(cfg: SynthConfig, template: PromptTemplate) -> Sampler:
+    """The default sampler: vLLM in this process (GPU build or CPU build)."""
+    from dartmath.sampling.models import resolve_model
+    from dartmath.sampling.vllm_engine import VLLMSampler
+
+    sampling = sampling_params(cfg, template)
     engine = dict(cfg.engine)
     # vLLM seeds its sampler with 0 by default: a resumed session would draw the samples of
     # the first session again. Unless the config fixes a seed, each session gets its own.
@@ -107,12 +170,15 @@ async def synth(
     *,
     force: bool = False,
     progress: bool = True,
-    sampler_factory: SamplerFactory = start_vllm,
+    sampler_factory: SamplerFactory = start_sampler,
     shutdown_sampler: bool = True,
 ) -> SynthOutcome:
     """Run (or resume) the synthesis described by `cfg` in `cfg.run.dir`."""
     assert cfg.run.dir is not None
     queries = load_run_queries(cfg)
+    if cfg.backend.name == "openai":
+        endpoint_list(cfg)  # a missing or empty endpoints file is an input error: before all else
+        api_key(cfg)
     template = get_template(cfg.prompt.template, cfg.prompt.instruction)
     scheduler = make_scheduler(cfg, queries)
     store = RunStore(cfg.run.dir)
@@ -161,12 +227,18 @@ async def synth(
             bar.close()
         grader.close()
         store.close()
-        if shutdown_sampler and sampler is not None and hasattr(sampler, "shutdown"):
-            sampler.shutdown()
+        if shutdown_sampler and sampler is not None:
+            if hasattr(sampler, "aclose"):
+                await sampler.aclose()
+            elif hasattr(sampler, "shutdown"):
+                sampler.shutdown()
 
     session = asdict(totals)
     session["engine_start_seconds"] = round(engine_start, 3)
     session["engine_seed"] = getattr(sampler, "seed", None)
+    session["backend"] = cfg.backend.name
+    if hasattr(sampler, "stats"):
+        session["backend_stats"] = sampler.stats()
     summary.setdefault("sessions", []).append(session)
     summary["totals"] = _sum_sessions(summary["sessions"])
     summary["queries"] = _query_totals(pipe)

@@ -1,0 +1,153 @@
+"""`dart synth` through one local vLLM server against the in-process engine, on the same work.
+
+1. In-process: `dart synth` runs the config with vLLM's AsyncLLM in this process.
+2. Server: a vLLM OpenAI-compatible server (same model, same engine settings) is started on
+   127.0.0.1 and `dart synth --backend openai` runs the same config against it.
+3. Client overhead alone: 1,000 requests (n=4, 1 new token each) through the openai sampler.
+
+Prints generated tokens/s of each synth run (sampling time only: engine/server start-up is
+excluded) and the ratio server / in-process (goal >= 0.9), and the client's own CPU seconds
+(this process: HTTP, JSON, scheduling, pool writes; not the grader's worker processes nor the
+server) per 1,000 requests, for the synth run and for the overhead-only run.
+
+    .venv/bin/python bench/bench_server.py            # the demo config, ~15 min
+    .venv/bin/python bench/bench_server.py --quick    # 8 queries, small caps
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def run_synth(cfg, factory) -> tuple[object, float]:
+    from dartmath.synth.run import synth
+
+    cpu0 = time.process_time()
+    out = await synth(cfg, progress=False, sampler_factory=factory)
+    return out, time.process_time() - cpu0
+
+
+async def overhead_only(url: str, n_requests: int) -> tuple[float, float]:
+    """(client CPU seconds, wall seconds) for n_requests tiny requests, 64 in flight."""
+    from dartmath.sampling.openai_http import HTTPOptions, OpenAISampler
+
+    sampler = await OpenAISampler.start(
+        [url], {"max_tokens": 1, "temperature": 1.0}, HTTPOptions(limit_per_endpoint=256)
+    )
+    sem = asyncio.Semaphore(64)
+
+    async def one(i: int) -> None:
+        async with sem:
+            async for _ in sampler.sample(f"o-{i}", f"Count to {i % 50}:", 4):
+                pass
+
+    try:
+        await one(-1)  # warm the connection pool
+        cpu0, t0 = time.process_time(), time.monotonic()
+        await asyncio.gather(*(one(i) for i in range(n_requests)))
+        return time.process_time() - cpu0, time.monotonic() - t0
+    finally:
+        await sampler.aclose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="configs/cpu-demo.yaml")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--overhead-requests", type=int, default=1000)
+    ap.add_argument("--inflight-per-endpoint", type=int, default=None)
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    sys.path.insert(0, str(ROOT / "tests"))
+    from dartmath.sampling.models import resolve_model
+    from dartmath.synth.config import load_config
+    from dartmath.synth.run import start_openai, start_vllm
+    from vllm_server import VLLMServer
+
+    with tempfile.TemporaryDirectory(prefix="dart-server-bench-") as tmp:
+        overrides: dict = {}
+        if args.quick:
+            overrides.update({"queries.limit": 8, "strategy.max_raw": 4, "strategy.n_probe": 2})
+            args.overhead_requests = min(args.overhead_requests, 200)
+        base = load_config(ROOT / args.config, {**overrides, "run.dir": f"{tmp}/inproc"})
+        base.queries.source = str(ROOT / base.queries.source)
+        eng = base.engine
+        max_seqs = int(eng.get("max_num_seqs", 256))
+
+        print("1. in-process engine ...", flush=True)
+        inproc, inproc_cpu = asyncio.run(run_synth(base, start_vllm))
+
+        print("2. one local server ...", flush=True)
+        kv_gib = max(1, int(eng.get("kv_cache_memory_bytes", 1 << 30)) >> 30)
+        server = VLLMServer(
+            resolve_model(base.model),
+            Path(tmp) / "server.log",
+            max_num_seqs=max_seqs,
+            max_model_len=int(eng.get("max_model_len", 1024)),
+            kv_cache_gib=kv_gib,
+        )
+        t0 = time.monotonic()
+        server.start(timeout=600)
+        print(f"   server ready in {time.monotonic() - t0:.0f} s", flush=True)
+        try:
+            limit = args.inflight_per_endpoint or max_seqs + max(8, max_seqs // 4)
+            cfg = load_config(
+                ROOT / args.config,
+                {
+                    **overrides,
+                    "run.dir": f"{tmp}/server",
+                    "backend.name": "openai",
+                    "backend.endpoints": [server.url],
+                    "backend.max_inflight_per_endpoint": limit,
+                },
+            )
+            cfg.queries.source = base.queries.source
+            served, served_cpu = asyncio.run(run_synth(cfg, start_openai))
+            print(f"3. client overhead, {args.overhead_requests} requests ...", flush=True)
+            oh_cpu, oh_wall = asyncio.run(overhead_only(server.url, args.overhead_requests))
+        finally:
+            server.stop()
+
+    rows = []
+    for name, out, cpu in (
+        ("in-process (baseline)", inproc, inproc_cpu),
+        ("server", served, served_cpu),
+    ):
+        s = out.session
+        rows.append((name, s, s.tokens_generated / s.seconds, cpu))
+    base_rate = rows[0][2]
+    print()
+    print(
+        f"{'':24}{'samples':>9}{'requests':>9}{'tokens':>9}{'seconds':>9}{'tokens/s':>10}"
+        f"{'ratio':>7}{'CPU s':>8}{'CPU s/1k req':>14}"
+    )
+    for name, s, rate, cpu in rows:
+        print(
+            f"{name:24}{s.samples_finished:>9}{s.requests:>9}{s.tokens_generated:>9}"
+            f"{s.seconds:>9.1f}{rate:>10.1f}{rate / base_rate:>7.2f}{cpu:>8.1f}"
+            f"{1000 * cpu / max(1, s.requests):>14.2f}"
+        )
+    print(
+        f"client overhead only: {args.overhead_requests} requests (n=4, 1 token) in "
+        f"{oh_wall:.1f} s, {oh_cpu:.2f} CPU s: {1000 * oh_cpu / args.overhead_requests:.2f} "
+        "CPU s per 1,000 requests"
+    )
+    ratio = rows[1][2] / base_rate
+    print(
+        f"goal: server / in-process tokens/s >= 0.9: {ratio:.2f}, {'PASS' if ratio >= 0.9 else 'FAIL'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,464 @@
+"""A fleet of OpenAI-compatible inference servers (vLLM, SGLang, ...) as one sampler.
+
+Each request is one `/v1/completions` call with `n` samples. The prompt is rendered here, by
+the same template code as the in-process engine, so a config gives the same prompts on either
+backend. Requests go to the server with the fewest outstanding samples for its limit
+(`endpoints.Fleet`). Timeouts, refused connections, 429 and 5xx answers are retried with
+jittered backoff, on another server where there is one; a server that keeps failing is set
+aside and probed until it answers again; with every server down, requests wait (and the
+progress bar says so). Nothing of a request is handed on before its whole answer has
+arrived, so a failed attempt loses nothing and a retried one duplicates nothing.
+
+A cancelled request closes its connection; vLLM's server aborts a request whose client has
+gone, so a query that met its target stops costing server time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from dartmath.sampling.base import Completion
+from dartmath.sampling.endpoints import Endpoint, Fleet, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+# Statuses worth another attempt: the server is busy, restarting or behind a failing proxy.
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class BackendError(RuntimeError):
+    """A failure that another attempt will not fix (bad request, wrong model, refused key)."""
+
+
+class BackendUnavailable(BackendError):
+    """No endpoint could be reached within the start-up wait."""
+
+
+class _Transient(Exception):
+    """One attempt failed in a way worth retrying."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused  # nobody listens there: set the endpoint aside at once
+
+
+@dataclass
+class HTTPOptions:
+    """What the fleet client needs besides the endpoints themselves."""
+
+    served_model_name: str | None = None  # None: the one model every endpoint serves
+    api_key: str | None = None
+    limit_per_endpoint: int = 256  # samples in flight per server
+    connect_timeout: float = 10.0
+    request_timeout: float = 1800.0  # one whole completion request, queueing included
+    startup_timeout: float = 600.0  # wait this long for a first endpoint to answer
+    token_ids: bool = True  # ask vLLM for the generated token ids (exact n_tokens per sample)
+    # A random seed per request. Off by default: vLLM's CPU build kills its engine on a seeded
+    # request under load ("CPU Generator does not use offset"), and on GPUs per-request
+    # generators make vLLM fall back from its fast sampler kernels to a per-request loop.
+    request_seed: bool = False
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def normalise_endpoint(url: str) -> str:
+    """`host:port`, `http://host:port/`, `http://host:port/v1` -> `http://host:port`."""
+    url = url.strip().rstrip("/")
+    if not url:
+        raise ValueError("an empty endpoint URL")
+    if "://" not in url:
+        url = "http://" + url
+    if url.endswith("/v1"):
+        url = url[: -len("/v1")]
+    return url
+
+
+def read_endpoints_file(path: str) -> list[str]:
+    """One endpoint per line; blank lines and `#` comments are skipped."""
+    from pathlib import Path
+
+    urls = []
+    with Path(path).open(encoding="utf-8") as f:
+        for line in f:
+            text = line.split("#", 1)[0].strip()
+            if text:
+                urls.append(text)
+    if not urls:
+        raise ValueError(f"{path}: no endpoints listed")
+    return urls
+
+
+class OpenAISampler:
+    """Sample from OpenAI-compatible servers. Create with `await OpenAISampler.start(...)`."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        session: Any,
+        options: HTTPOptions,
+        model_name: str,
+        body: dict[str, Any],
+        rng: random.Random,
+        tokenizer_source: str | None,
+    ) -> None:
+        self.fleet = fleet
+        self._session = session
+        self._options = options
+        self.model_name = model_name
+        self._body = body
+        self._rng = rng
+        self._tokenizer_source = tokenizer_source
+        self._tokenizer: Any = None
+        self._changed = asyncio.Event()
+        self._probe_wake = asyncio.Event()
+        self._prober: asyncio.Task | None = None
+        self._all_down_since: float | None = None
+        self.capacity = fleet.capacity
+        self.seed = None
+        self.retries = 0
+
+    @classmethod
+    async def start(
+        cls,
+        endpoints: list[str],
+        sampling: dict[str, Any],
+        options: HTTPOptions | None = None,
+        *,
+        add_special_tokens: bool = True,
+        tokenizer_source: str | None = None,
+        capacity: int | None = None,
+    ) -> OpenAISampler:
+        """Connect to the fleet: find the served model, set aside endpoints that do not
+        answer (they are probed again later), and wait up to `startup_timeout` for a first one.
+
+        `sampling` holds temperature, top_p, max_tokens and stop, as for the in-process engine.
+        """
+        import aiohttp
+
+        options = options or HTTPOptions()
+        urls = list(dict.fromkeys(normalise_endpoint(u) for u in endpoints))
+        if not urls:
+            raise ValueError("backend openai: no endpoints given")
+        fleet = Fleet(
+            [Endpoint(u, options.limit_per_endpoint) for u in urls], policy=options.policy
+        )
+        headers = {"Content-Type": "application/json"}
+        if options.api_key:
+            headers["Authorization"] = f"Bearer {options.api_key}"
+        session = aiohttp.ClientSession(
+            headers=headers,
+            # uvicorn (vLLM's server) drops idle connections after 5 s: reusing one it has
+            # just closed fails the request, so let them go sooner here
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=3.0),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=options.connect_timeout, sock_read=options.request_timeout
+            ),
+        )
+        try:
+            served = await _wait_for_fleet(session, fleet, options)
+            model_name = _choose_model(served, options.served_model_name)
+        except BaseException:
+            await session.close()
+            raise
+        body: dict[str, Any] = {"model": model_name, **{k: v for k, v in sampling.items()}}
+        if body.get("stop") is None:
+            body.pop("stop", None)
+        if not add_special_tokens:
+            body["add_special_tokens"] = False  # the chat template already holds the BOS
+        if options.token_ids:
+            body["return_token_ids"] = True
+        body.update(options.extra_body)
+        sampler = cls(fleet, session, options, model_name, body, random.Random(), tokenizer_source)
+        if capacity is not None:
+            sampler.capacity = capacity
+        sampler._prober = asyncio.create_task(sampler._probe_loop())
+        up = [ep.url for ep in fleet.endpoints if ep.healthy]
+        log.info("openai backend: model %s on %d of %d endpoints", model_name, len(up), len(urls))
+        return sampler
+
+    # ---- the Sampler interface ----
+    async def sample(self, request_id: str, prompt: str, n: int) -> AsyncIterator[Completion]:
+        body = dict(self._body, prompt=prompt, n=n)
+        if self._options.request_seed:
+            # vLLM seeds sample i of a request with seed + i: draw from a wide range so that
+            # two requests of one query practically never overlap
+            body["seed"] = self._rng.randrange(1 << 62)
+        payload = orjson.dumps(body)
+        attempt = 0
+        avoid: Endpoint | None = None
+        while True:
+            ep = self.fleet.pick(n, avoid)
+            if ep is None:
+                self._note_all_down()
+                await self._wait_for_change()
+                continue
+            self.fleet.acquire(ep, n)
+            try:
+                completions = await self._post(ep, payload, n)
+            except _Transient as e:
+                attempt += 1
+                self.retries += 1
+                self._on_failure(ep, str(e), refused=e.refused)
+                avoid = ep
+                delay = self.fleet.policy.delay(attempt, self._rng)
+                log.debug("%s: %s; retry %d in %.1f s", request_id, e, attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            finally:
+                self.fleet.release(ep, n)
+                self._notify()
+            self.fleet.on_success(ep, n)
+            self._note_up()
+            for comp in completions:
+                yield comp
+            return
+
+    async def abort(self, request_ids: list[str]) -> None:
+        """Nothing to do: cancelling a request's task closes its connection, and the server
+        aborts a request whose client has gone."""
+
+    def tokenizer(self) -> Any:
+        """The model's tokenizer, for the `chat` template (loaded on first use)."""
+        if self._tokenizer is None and self._tokenizer_source:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self._tokenizer_source)
+        return self._tokenizer
+
+    def status(self) -> str | None:
+        """A short note for the progress bar while no endpoint is up."""
+        if self._all_down_since is None:
+            return None
+        waited = time.monotonic() - self._all_down_since
+        return f"all {len(self.fleet.endpoints)} endpoints down, waiting {waited:.0f} s"
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "retries": self.retries,
+            "endpoints": [ep.summary() for ep in self.fleet.endpoints],
+        }
+
+    async def aclose(self) -> None:
+        if self._prober is not None:
+            self._prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prober
+        await self._session.close()
+
+    # ---- one attempt ----
+    async def _post(self, ep: Endpoint, payload: bytes, n: int) -> list[Completion]:
+        import aiohttp
+
+        try:
+            async with self._session.post(f"{ep.url}/v1/completions", data=payload) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectorError as e:
+            raise _Transient(f"{ep.url}: cannot connect: {_os_reason(e)}", refused=True) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            raise _Transient(f"{ep.url}: {_describe(e)}") from None
+        if status in RETRY_STATUSES:
+            raise _Transient(f"{ep.url}: HTTP {status}: {_error_message(raw)}")
+        if status != 200:
+            raise BackendError(
+                f"{ep.url}/v1/completions answered HTTP {status}: {_error_message(raw)}"
+                + (" (check the API key)" if status in (401, 403) else "")
+            )
+        try:
+            data = orjson.loads(raw)
+            return _completions(data, n)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise _Transient(f"{ep.url}: unreadable answer ({e})") from None
+
+    def _on_failure(self, ep: Endpoint, error: str, *, refused: bool) -> None:
+        if self.fleet.on_failure(ep, error, time.monotonic(), at_once=refused):
+            log.warning(
+                "endpoint %s set aside after %s; probing it again in %.0f s",
+                ep.url,
+                error,
+                ep.cooldown,
+            )
+            self._probe_wake.set()
+
+    # ---- health ----
+    async def _probe_loop(self) -> None:
+        """Probe set-aside endpoints when their cool-down ends; bring back those that answer."""
+        while True:
+            now = time.monotonic()
+            for ep in self.fleet.due_for_probe(now):
+                try:
+                    error = await _probe(self._session, ep, self._options.connect_timeout)
+                except BackendError as e:
+                    error = str(e)
+                if error is None:
+                    self.fleet.probe_succeeded(ep)
+                    log.warning("endpoint %s is back", ep.url)
+                    self._notify()
+                else:
+                    self.fleet.probe_failed(ep, error, time.monotonic())
+            next_at = self.fleet.next_probe_at()
+            self._probe_wake.clear()
+            timeout = None if next_at is None else max(0.05, next_at - time.monotonic())
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._probe_wake.wait(), timeout)
+
+    def _notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def _wait_for_change(self) -> None:
+        await self._changed.wait()
+
+    def _note_all_down(self) -> None:
+        if self.fleet.all_down() and self._all_down_since is None:
+            self._all_down_since = time.monotonic()
+            errors = "; ".join(f"{ep.url}: {ep.last_error}" for ep in self.fleet.endpoints)
+            log.warning("all endpoints are down (%s); waiting for one to come back", errors)
+
+    def _note_up(self) -> None:
+        if self._all_down_since is not None:
+            log.warning("an endpoint is back after %.0f s", time.monotonic() - self._all_down_since)
+            self._all_down_since = None
+
+
+def _completions(data: dict[str, Any], n: int) -> list[Completion]:
+    choices = data["choices"]
+    if len(choices) != n:
+        raise ValueError(f"asked for {n} samples, got {len(choices)}")
+    usage = data.get("usage") or {}
+    out = []
+    for c in choices:
+        ids = c.get("token_ids")
+        if ids is not None:
+            n_tokens = len(ids)
+        elif n == 1 and isinstance(usage.get("completion_tokens"), int):
+            n_tokens = usage["completion_tokens"]
+        else:
+            n_tokens = None  # the server does not say per sample
+        text = c["text"]
+        if not isinstance(text, str):
+            raise TypeError("a choice without text")
+        out.append(Completion(int(c["index"]), text, n_tokens, c.get("finish_reason")))
+    return out
+
+
+async def _probe(session: Any, ep: Endpoint, timeout: float) -> str | None:
+    """GET /v1/models; None when the endpoint answers, else why not."""
+    models, error = await _list_models(session, ep, timeout)
+    return error
+
+
+async def _list_models(session: Any, ep: Endpoint, timeout: float) -> tuple[list[str], str | None]:
+    import aiohttp
+
+    try:
+        async with session.get(
+            f"{ep.url}/v1/models", timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as resp:
+            raw = await resp.read()
+            if resp.status in (401, 403):
+                raise BackendError(
+                    f"{ep.url}/v1/models answered HTTP {resp.status}: {_error_message(raw)} "
+                    "(check the API key: backend.api_key_env names the variable that holds it)"
+                )
+            if resp.status != 200:
+                return [], f"HTTP {resp.status}: {_error_message(raw)}"
+            data = orjson.loads(raw)
+            return [m["id"] for m in data.get("data", [])], None
+    except aiohttp.ClientConnectorError as e:
+        return [], f"cannot connect: {_os_reason(e)}"
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        return [], _describe(e)
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return [], "not an OpenAI-compatible server (unreadable /v1/models)"
+
+
+async def _wait_for_fleet(session: Any, fleet: Fleet, options: HTTPOptions) -> dict[str, list]:
+    """Models served per reachable endpoint; waits (saying so) until at least one answers."""
+    deadline = time.monotonic() + options.startup_timeout
+    said = False
+    while True:
+        results = await asyncio.gather(
+            *(_list_models(session, ep, options.connect_timeout) for ep in fleet.endpoints)
+        )
+        served = {}
+        for ep, (models, error) in zip(fleet.endpoints, results, strict=True):
+            if error is None:
+                served[ep.url] = models
+            else:
+                ep.last_error = error
+        if served:
+            now = time.monotonic()
+            for ep in fleet.endpoints:
+                if ep.url not in served:
+                    log.warning(
+                        "endpoint %s does not answer (%s); it will be probed again",
+                        ep.url,
+                        ep.last_error,
+                    )
+                    fleet.on_failure(ep, ep.last_error or "unreachable", now, at_once=True)
+            return served
+        errors = "; ".join(f"{ep.url}: {ep.last_error}" for ep in fleet.endpoints)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BackendUnavailable(
+                f"no endpoint answered within {options.startup_timeout:g} s "
+                f"(backend.startup_timeout): {errors}"
+            )
+        if not said:
+            log.warning("no endpoint answers yet (%s); waiting up to %.0f s", errors, left)
+            said = True
+        await asyncio.sleep(min(2.0, left))
+
+
+def _choose_model(served: dict[str, list[str]], wanted: str | None) -> str:
+    if wanted is not None:
+        for url, models in served.items():
+            if wanted not in models:
+                raise BackendError(
+                    f"{url} does not serve model {wanted!r} (it serves: {', '.join(models)}); "
+                    "set backend.served_model_name to the server's --served-model-name"
+                )
+        return wanted
+    names = {m for models in served.values() for m in models}
+    if len(names) == 1 and all(len(m) == 1 for m in served.values()):
+        return names.pop()
+    listing = "; ".join(f"{u}: {', '.join(m) or 'none'}" for u, m in served.items())
+    raise BackendError(
+        f"set backend.served_model_name: the endpoints do not serve one single model ({listing})"
+    )
+
+
+def _error_message(raw: bytes) -> str:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw[:300].decode("utf-8", "replace").strip() or "(empty body)"
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict) and "message" in err:
+            return str(err["message"])[:500]
+        if "message" in data:
+            return str(data["message"])[:500]
+    return raw[:300].decode("utf-8", "replace")
+
+
+def _os_reason(e: Any) -> str:
+    os_error = getattr(e, "os_error", None)
+    return getattr(os_error, "strerror", None) or str(os_error or e)
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, asyncio.TimeoutError):
+        return "timed out"
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

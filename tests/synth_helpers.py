@@ -1,0 +1,55 @@
+"""Helpers shared by the end-to-end tests of `dart synth` (in-process engine and servers)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from dartmath.stats import query_info_from_jsonl
+
+
+def synth_cmd(cfg_path: Path, *extra: str) -> list[str]:
+    """`dart synth --config CFG --no-progress` as a subprocess command (this interpreter)."""
+    cmd = [sys.executable, "-m", "dartmath.cli", "synth", "--config", str(cfg_path)]
+    return [*cmd, "--no-progress", *extra]
+
+
+def pool_lines(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "pool.jsonl").read_text().splitlines()]
+
+
+def query_info(run_dir: Path) -> dict[str, dict]:
+    lines = (run_dir / "query_info.jsonl").read_text().splitlines()
+    return {r["query_id"]: r for r in map(json.loads, lines)}
+
+
+def check_pool_consistent(run_dir: Path) -> list[dict]:
+    """No duplicate sample indices, indices dense per query, query-info equals the pool."""
+    pool = pool_lines(run_dir)
+    per_q = defaultdict(list)
+    for r in pool:
+        per_q[r["query_id"]].append(r["sample_idx"])
+    for qid, idxs in per_q.items():
+        assert sorted(idxs) == list(range(len(idxs))), qid
+    info = query_info(run_dir)
+    recomputed = {r["query_id"]: r for r in query_info_from_jsonl(run_dir / "pool.jsonl")}
+    for qid, row in info.items():
+        if qid in recomputed:
+            for k in ("tot_n_samples", "tot_n_corrects", "pass_rate", "n_no_answer"):
+                assert row[k] == recomputed[qid][k], (qid, k)
+        else:
+            assert row["tot_n_samples"] == 0
+    return pool
+
+
+def wait_for(pred, timeout: float, what: str, proc=None) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process ended (code {proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)

@@ -169,7 +169,7 @@ class OpenAISampler:
         except BaseException:
             await session.close()
             raise
-        body: dict[str, Any] = {"model": model_name, **{k: v for k, v in sampling.items()}}
+        body: dict[str, Any] = {"model": model_name, **sampling}
         if body.get("stop") is None:
             body.pop("stop", None)
         if not add_special_tokens:
@@ -353,7 +353,7 @@ def _completions(data: dict[str, Any], n: int) -> list[Completion]:
 
 async def _probe(session: Any, ep: Endpoint, timeout: float) -> str | None:
     """GET /v1/models; None when the endpoint answers, else why not."""
-    models, error = await _list_models(session, ep, timeout)
+    _, error = await _list_models(session, ep, timeout)
     return error
 
 

@@ -111,16 +111,18 @@ class Fleet:
         return False
 
     def _set_aside(self, ep: Endpoint, now: float) -> None:
-        p = self.policy
         ep.healthy = False
         ep.set_asides += 1
-        ep.cooldown = min(p.cooldown_max, max(p.cooldown_min, ep.cooldown * 2))
-        ep.down_until = now + ep.cooldown
+        self._back_off(ep, now)
 
     def probe_failed(self, ep: Endpoint, error: str, now: float) -> None:
         """A probe of a set-aside endpoint failed: wait twice as long before the next one."""
         ep.last_error = error
-        ep.cooldown = min(self.policy.cooldown_max, max(self.policy.cooldown_min, ep.cooldown * 2))
+        self._back_off(ep, now)
+
+    def _back_off(self, ep: Endpoint, now: float) -> None:
+        p = self.policy
+        ep.cooldown = min(p.cooldown_max, max(p.cooldown_min, ep.cooldown * 2))
         ep.down_until = now + ep.cooldown
 
     def probe_succeeded(self, ep: Endpoint) -> None:

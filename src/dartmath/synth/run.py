@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -106,8 +107,7 @@ def endpoint_list(cfg: SynthConfig) -> list[str]:
 
 
 def api_key(cfg: SynthConfig) -> str | None:
-    import os
-
+    """The servers' API key, from the environment variable `backend.api_key_env` names."""
     name = cfg.backend.api_key_env
     if name is None:
         return None

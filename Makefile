@@ -6,7 +6,7 @@ STAMP := $(VENV)/.dartmath-installed
 DEMO_DIR ?= runs/demo
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test test-fast lint format bench clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: every test that starts no engine, no server and no model conversion.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

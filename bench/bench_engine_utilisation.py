@@ -59,9 +59,10 @@ async def plain_generation(sampler, prompts: dict[str, str], counts: Counter) ->
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    from dartmath.sampling.backends import start_vllm
     from dartmath.sampling.prompts import get_template
     from dartmath.synth.config import load_config
-    from dartmath.synth.run import load_run_queries, start_vllm, synth
+    from dartmath.synth.run import load_run_queries, synth
 
     with tempfile.TemporaryDirectory(prefix="dart-util-") as tmp:
         overrides: dict = {"run.dir": str(Path(tmp) / "run")}

@@ -48,7 +48,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dartmath.synth.scheduler import Scheduler, SizingPolicy, binom_cdf
+from dartmath.synth.scheduler import Scheduler
+from dartmath.synth.sizing import SizingPolicy, binom_cdf
 from dartmath.synth.strategies import StrategySpec
 
 GOAL = 1.01

@@ -70,9 +70,9 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "tests"))
+    from dartmath.sampling.backends import start_openai, start_vllm
     from dartmath.sampling.models import resolve_model
     from dartmath.synth.config import load_config
-    from dartmath.synth.run import start_openai, start_vllm
     from vllm_server import VLLMServer
 
     with tempfile.TemporaryDirectory(prefix="dart-server-bench-") as tmp:

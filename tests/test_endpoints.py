@@ -135,11 +135,14 @@ def test_answer_parsing_counts_tokens_per_sample_and_checks_n():
 def test_endpoints_file_skips_comments_and_blank_lines(tmp_path):
     import pytest
 
-    from dartmath.sampling.openai_http import read_endpoints_file
+    from dartmath.errors import InputError
+    from dartmath.sampling.backends import read_endpoints_file
 
     f = tmp_path / "eps.txt"
     f.write_text("# servers\nhttp://a:8000\n\n  b:8000  # second\n")
     assert read_endpoints_file(str(f)) == ["http://a:8000", "b:8000"]
     f.write_text("# none\n")
-    with pytest.raises(ValueError, match="no endpoints listed"):
+    with pytest.raises(InputError, match=r"eps\.txt: no endpoints listed"):
         read_endpoints_file(str(f))
+    with pytest.raises(InputError, match="cannot read the endpoints file"):
+        read_endpoints_file(str(tmp_path / "missing.txt"))

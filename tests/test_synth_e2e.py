@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dartmath.sampling.backends import start_vllm
 from dartmath.sampling.prompts import get_template
 from dartmath.synth.config import load_config
-from dartmath.synth.run import start_vllm, synth
+from dartmath.synth.run import synth
 from synth_helpers import check_pool_consistent, query_info, synth_cmd, wait_for
 
 pytestmark = pytest.mark.slow
@@ -133,6 +134,7 @@ def test_uniform_stops_exactly_at_k_u_or_max_raw(strategy_runs):
         if info[qid]["stop_reason"] == "target_met":
             assert lines[-1]["correct"] is True
     assert any(info[q]["stop_reason"] == "target_met" for q, *_ in QUERIES)
+    assert info["hard"]["stop_reason"] == "max_raw"  # both branches above ran
 
 
 def test_prop2diff_targets_follow_the_probe(strategy_runs):
@@ -203,7 +205,9 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
         proc.wait()
     killed = pool_path.read_bytes()
     whole = killed[: killed.rfind(b"\n") + 1]
-    assert whole.count(b"\n") >= 4
+    # killed mid-run: its session was recorded when it started and never closed
+    (record,) = json.loads((run_dir / "run_summary.json").read_text())["sessions"]
+    assert record["outcome"] == "running" and not record["ended_at"]
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -220,19 +224,23 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
         else:
             assert info[qid]["stop_reason"] == "max_raw" and n_raw == 10 and n_correct < 3
     summary = json.loads((run_dir / "run_summary.json").read_text())
-    assert summary["totals"]["sessions"] == 1  # the killed session never wrote its summary
+    # the killed session was recorded when it started; the resumed one found it still running
+    assert [s["outcome"] for s in summary["sessions"]] == ["killed", "done"]
+    assert summary["queries"]["pool_lines"] == len(pool)
 
 
-def test_resume_with_another_strategy_is_refused(tmp_path):
+def test_resume_with_another_strategy_or_sampling_is_refused(tmp_path):
     base = _base(tmp_path, "r", name="vrt", n_vrt=1)
     cfg_path = tmp_path / "run.yaml"
     cfg_path.write_text(yaml.safe_dump(base))
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "config.yaml").write_text(yaml.safe_dump(_cfg(base).to_dict()))
-    cmd = synth_cmd(cfg_path, "--set", "sampling.temperature=0.5")
+    cmd = synth_cmd(cfg_path, "--set", "sampling.temperature=0.5", "--set", "strategy.n_vrt=2")
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
-    assert "sampling.temperature: 0.7 -> 0.5" in res.stderr and "--force" in res.stderr
+    assert "sampling.temperature: 0.7 -> 0.5" in res.stderr
+    assert "strategy.n_vrt: 1 -> 2" in res.stderr and "--force" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "r" / "pool.jsonl").exists()
 
 
 def test_bad_queries_fail_before_the_engine_starts(tmp_path):
@@ -254,6 +262,8 @@ def test_bad_queries_fail_before_the_engine_starts(tmp_path):
             "uniform",
             "--k-u",
             "1",
+            "--max-raw",
+            "4",
             "--no-progress",
         ],
         capture_output=True,
@@ -262,7 +272,7 @@ def test_bad_queries_fail_before_the_engine_starts(tmp_path):
     )
     assert res.returncode == 2
     assert f"{qfile}:2" in res.stderr
-    assert not (tmp_path / "run" / "pool.jsonl").exists()
+    assert not (tmp_path / "run").exists()  # stopped before the run directory, so before the engine
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dartmath.errors import BackendError, ConfigError
 from dartmath.sampling.models import embedded_model_dir
-from dartmath.sampling.openai_http import BackendError, HTTPOptions, OpenAISampler
+from dartmath.sampling.openai_http import HTTPOptions, OpenAISampler
 from dartmath.sampling.prompts import get_template
 from dartmath.synth.config import load_config
 from dartmath.synth.run import synth
@@ -288,7 +289,7 @@ def test_wrong_or_missing_api_key_is_an_error_that_says_so(servers, tmp_path, mo
         _start(servers[0].url, api_key="wrong")
     monkeypatch.delenv(KEY_ENV)
     cfg = load_config(None, _flat(_config(tmp_path, [servers[0].url], "nokey")))
-    with pytest.raises(ValueError, match=f"{KEY_ENV} is not set"):
+    with pytest.raises(ConfigError, match=f"{KEY_ENV} is not set"):
         asyncio.run(synth(cfg, progress=False))
 
 

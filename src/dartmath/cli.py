@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
 from dartmath import __version__
-from dartmath.io.jsonl import InputError
+from dartmath.errors import EXIT_FAILURE, DartError
+
+EXIT_INTERRUPTED = 130
+
+
+def _fail(command: str, error: DartError, *notes: str) -> NoReturn:
+    """Print a user-facing error (and notes) and exit with its code."""
+    click.echo(f"dart {command}: error: {error}", err=True)
+    for note in notes:
+        click.echo(note, err=True)
+    sys.exit(error.exit_code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,7 +80,6 @@ def grade(
 ) -> None:
     """Re-grade every response of a pool against its reference answer."""
     from dartmath.grading.grade_file import grade_file
-    from dartmath.grading.grader import GraderStartError
 
     try:
         summary = grade_file(
@@ -81,14 +91,8 @@ def grade(
             query_info_path=query_info_path,
             progress=not no_progress,
         )
-    except (InputError, FileNotFoundError, IsADirectoryError) as e:
-        click.echo(f"dart grade: error: {e}", err=True)
-        click.echo("Nothing was written.", err=True)
-        sys.exit(2)
-    except GraderStartError as e:
-        click.echo(f"dart grade: error: {e}", err=True)
-        click.echo("Nothing was written.", err=True)
-        sys.exit(1)
+    except DartError as e:
+        _fail("grade", e, "Nothing was written.")
     click.echo(summary.format())
     click.echo(f"wrote {output_path}")
     if query_info_path:
@@ -118,9 +122,8 @@ def stats(path: str, as_json: bool, plot_path: str | None, top: int) -> None:
 
     try:
         report = stats_mod.load_report(path)
-    except (InputError, FileNotFoundError) as e:
-        click.echo(f"dart stats: error: {e}", err=True)
-        sys.exit(2)
+    except DartError as e:
+        _fail("stats", e)
     if as_json:
         click.echo(report.to_json())
     else:
@@ -209,15 +212,9 @@ def synth(
     **shortcuts: object,
 ) -> None:
     """Sample responses with vLLM and keep each query until its target is met (DARS)."""
-    import logging
-    import os
+    from dartmath.synth.config import parse_override, resolve_config
 
-    from dartmath.synth.config import ConfigError, load_config, parse_override
-
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
+    _set_log_levels(verbose)
     try:
         values: dict[str, object] = {}
         for name, value in shortcuts.items():
@@ -228,46 +225,63 @@ def synth(
         for text in overrides:
             key, value = parse_override(text)
             values[key] = value
-        cfg = load_config(config_path, values)
-    except ConfigError as e:
-        click.echo(f"dart synth: error: {e}", err=True)
-        sys.exit(2)
+        cfg, notes = resolve_config(config_path, values)
+    except DartError as e:
+        _fail("synth", e)
+    for note in notes:
+        click.echo(f"dart synth: note: {note}", err=True)
 
-    from dartmath.sampling.openai_http import BackendError
-    from dartmath.synth.report import format_outcome
+    from dartmath.synth.outcome import format_outcome
     from dartmath.synth.run import run_synth
-    from dartmath.synth.store import ResumeRefused
 
     try:
         outcome = run_synth(cfg, force=force, progress=not no_progress)
-    except (InputError, ValueError, FileNotFoundError) as e:
-        click.echo(f"dart synth: error: {e}", err=True)
-        sys.exit(2)
-    except ResumeRefused as e:
-        click.echo(f"dart synth: error: {e}", err=True)
-        sys.exit(2)
-    except BackendError as e:
-        click.echo(f"dart synth: error: {e}", err=True)
-        click.echo(
-            f"Every graded response is kept; once fixed, resume with: {_resume_command()}",
-            err=True,
-        )
-        sys.exit(1)
+    except DartError as e:
+        if e.exit_code == EXIT_FAILURE:  # failed while running: what is written is kept
+            _fail(
+                "synth",
+                e,
+                f"Every graded response is kept; once fixed, resume with: {_resume_command()}",
+            )
+        _fail("synth", e)
     except KeyboardInterrupt:
         click.echo(f"\ndart synth: interrupted. Resume with: {_resume_command()}", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     click.echo(format_outcome(outcome))
     if outcome.outcome == "interrupted":
         click.echo(f"Interrupted. Resume with: {_resume_command()}", err=True)
-        sys.exit(130)
-    if outcome.outcome == "error":
-        sys.exit(1)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def _resume_command() -> str:
     import shlex
 
     return "dart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _set_log_levels(verbose: bool) -> None:
+    """Our log at INFO with -v, else WARNING. Without -v the libraries' start-up chatter (vLLM's
+    log, torch's C++ warnings, Python warnings, the hub's and transformers' progress bars) is
+    kept to errors; the environment carries this to vLLM's worker processes."""
+    import logging
+    import os
+    import warnings
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
+    if verbose:
+        return
+    logging.getLogger("vllm").setLevel(logging.ERROR)  # it logs at import, before its own setup
+    for name, value in {
+        "TORCH_CPP_LOG_LEVEL": "ERROR",
+        "PYTHONWARNINGS": "ignore",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+    }.items():
+        os.environ.setdefault(name, value)
+    warnings.simplefilter("ignore")
 
 
 if __name__ == "__main__":

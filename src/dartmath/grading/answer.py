@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sympy
 from sympy.core.function import AppliedUndef
 
+from dartmath.grading.brackets import depths
 from dartmath.grading.scalar import _UNPARSABLE, ParseFailure, Scalar, parse_scalar, values_equal
 
-_OPEN = {"(": ")", "[": "]", "{": "}"}
-_CLOSE = {")", "]", "}"}
+_PAIRS = "()[]{}"
 _RELATIONS = re.compile(
     r"\\(?:leq?slant|geq?slant|leq?|geq?|neq?|lt|gt)(?![a-zA-Z])|<=|>=|!=|[<>=]"
 )
@@ -128,33 +127,19 @@ class MatrixNode:
 Node = Value | Percent | Text | Equation | RealSet | Seq | MatrixNode
 
 
-def _depths(s: str) -> Iterator[tuple[int, int, int]]:
-    """(index, token length, bracket depth after the token) along `s`; `\\{`/`\\}` count as brackets."""
-    depth, i, n = 0, 0, len(s)
-    while i < n:
-        c = s[i]
-        if c == "\\" and i + 1 < n and s[i + 1] in "{}":
-            depth += 1 if s[i + 1] == "{" else -1
-            yield i, 2, depth
-            i += 2
-            continue
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-        yield i, 1, depth
-        i += 1
-
-
 def split_top(s: str, sep: str) -> list[str]:
-    """Split on `sep` where no bracket is open (`\\{`/`\\}` and `\\left(`-less brackets)."""
-    parts, start, skip_to = [], 0, 0
-    for i, width, depth in _depths(s):
-        if i < skip_to:
-            continue
-        if width == 1 and depth == 0 and s[i] not in _CLOSE and s.startswith(sep, i):
-            parts.append(s[start:i])
-            start = skip_to = i + len(sep)
+    """Split on `sep` (which holds no bracket) where no `(`, `[` or `{` is open; `\\{` counts
+    as `{`."""
+    parts, start, pos, depth = [], 0, 0, 0
+    # between two brackets the depth is the same: look for `sep` in each stretch at depth 0
+    for end, after in (*depths(s, pairs=_PAIRS), (len(s), 0)):
+        if depth == 0:
+            i = s.find(sep, pos, end)
+            while i >= 0:
+                parts.append(s[start:i])
+                start = i + len(sep)
+                i = s.find(sep, start, end)
+        pos, depth = end + 1, after
     parts.append(s[start:])
     return [p.strip() for p in parts]
 
@@ -177,7 +162,7 @@ def _wrapped(s: str) -> tuple[str, str, str] | None:
 
 def _balanced(s: str) -> bool:
     depth = 0
-    for _, _, depth in _depths(s):
+    for _, depth in depths(s, pairs=_PAIRS):
         if depth < 0:
             return False
     return depth == 0
@@ -470,13 +455,12 @@ def _assignment_groups(parts: list[str]) -> list[str] | None:
 
 def _mask_groups(s: str) -> str:
     """`s` with the content of `{...}` groups blanked: `\\sum_{k=0}` holds no relation."""
-    out, depth = [], 0
-    for c in s:
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-        out.append(c if depth <= 0 and c != "}" else " ")
+    out, pos, depth = [], 0, 0
+    for i, after in depths(s):
+        out.append(s[pos:i] if depth <= 0 else " " * (i - pos))
+        out.append("{" if s[i] == "{" and after <= 0 else " ")  # kept only past a stray `}`
+        pos, depth = i + 1, after
+    out.append(s[pos:] if depth <= 0 else " " * (len(s) - pos))
     return "".join(out)
 
 

@@ -15,14 +15,14 @@ import queue
 import threading
 
 from dartmath.grading.grade import Verdict
-from dartmath.grading.grader import Grader, GraderStats
+from dartmath.grading.grader import Grader, GraderStats, Judge
 
 
 class AsyncGrader:
     """`await grader.grade(ref, resp)` from the event loop; `close()` when done."""
 
-    def __init__(self, workers: int = 1, timeout: float = 5.0) -> None:
-        self._grader = Grader(workers=workers, timeout=timeout)
+    def __init__(self, workers: int = 1, timeout: float = 5.0, judge: Judge | None = None) -> None:
+        self._grader = Grader(workers=workers, timeout=timeout, judge=judge)
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)

@@ -23,6 +23,7 @@ from dartmath.grading.answer import (
     _as_open_interval,
     read,
 )
+from dartmath.grading.extract import OR_WORD
 from dartmath.grading.normalize import normalize
 from dartmath.grading.scalar import ParseFailure, Scalar, values_equal
 
@@ -37,14 +38,16 @@ _CHOICE_REF = re.compile(
 # Without a mark after the letter (`C Cecile`) the reference might not be a choice at all
 # (`A Major`): only the bare letter answers it.
 _BARE_LETTER = re.compile(r"^\(?\s*[A-Ea-e]\s*\)?\.?$")
+# What may follow an answer's option letter: punctuation or a space.
+_AFTER_LETTER = r"[\s.:),;。，、：]"
 # An answer starting with a letter, then nothing, punctuation, a space or CJK text.
 _CHOICE_ANS = re.compile(
-    r"^\(?\s*([A-Ea-e])\s*\)?(?=$|[\s.:),;。，、：]|[\u4e00-\u9fff])", re.DOTALL
+    rf"^\(?\s*([A-Ea-e])\s*\)?(?=$|{_AFTER_LETTER}|[\u4e00-\u9fff])", re.DOTALL
 )
 # ... after which another letter offered as an alternative (`A or B`, `(B) and (C)`, `A, B`)
 # makes it a hedge, not an answer. ("D, it can't be A or B" still answers D.)
 _OTHER_CHOICE = re.compile(
-    r"[\s.:),;。，、：]*(?:(?:or|and|&|/|或|和)\s*)?(?:\(\s*[A-Ea-e]\s*\)|[A-E](?![A-Za-z]))"
+    rf"{_AFTER_LETTER}*(?:{OR_WORD}\s*)?(?:\(\s*[A-Ea-e]\s*\)|[A-E](?![A-Za-z]))"
 )
 _TEXT = re.compile(r"^[A-Za-z][A-Za-z '\-.]*[A-Za-z.]$")
 _NON_WORD_MATH = {

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-from dartmath.grading.normalize import strip_full_stop
+from dartmath.grading.brackets import closing_brace
+from dartmath.grading.normalize import BOLD, MATH_DELIMITERS, strip_full_stop
 
 _BOX_CMDS = ("\\boxed", "\\fbox")
 # "The answer is X", "final answer is X", "Answer: X"; the last one in the response wins.
@@ -123,15 +124,17 @@ _CONCLUSION = re.compile(
     r"|因此|所以|故|综上|結論|结论|لذا|لذلك|إذن|इसलिए|अतः)(?![A-Za-z])",
     re.IGNORECASE,
 )
-_BOLD = re.compile(r"^\*\*(?P<x>.+?)\*\*$", re.DOTALL)
 # An option letter stated as the answer: "for sure D", "option (B).", "D, it can't be A or B".
 _FILLER = r"(?i:for\s+sure|surely|definitely|clearly|certainly|obviously|option|choice)"
 _LETTER_PHRASE = re.compile(
     rf"^(?:(?:{_FILLER}\s+)+\(?(?P<a>[A-E])\)?(?=[.!,;]?\s|[.!]?$)"
     r"|\(?(?P<b>[A-E])\)?,\s+(?!(?:or|and)\b)(?=[a-z]))"
 )
+# A word that offers a second option letter beside the first (`A or B`, `A/B`, `A 或 B`); also
+# used for extracted answers in `equivalence`.
+OR_WORD = r"(?:or|and|&|/|或|和)"
 # A letter offered as an alternative right after the first (`A or B`, `A, B`): a hedge.
-_OTHER_LETTER = re.compile(r"[\s.,;:)。，、]*(?:(?:or|and|&|/|或|和)\s*)?\(?[A-E](?![A-Za-z])")
+_OTHER_LETTER = re.compile(rf"[\s.,;:)。，、]*(?:{OR_WORD}\s*)?\(?[A-E](?![A-Za-z])")
 # A response that opens with the letter: "B. ...", "B。不是 A", "(C) because ...".
 _LEADING_LETTER = re.compile(
     r"^\s*(?:\((?P<a>[A-E])\)(?=\s|$|[.。,，、]|[\u4e00-\u9fff])"
@@ -146,26 +149,6 @@ _CONCLUDING_LETTER = re.compile(
 )
 
 
-def _match_braces(text: str, open_pos: int) -> int | None:
-    """Index of the `}` closing the `{` at open_pos, skipping `\\{` and `\\}`; None if unclosed."""
-    depth = 0
-    i = open_pos
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None
-
-
 def _boxed_span(text: str, start: int) -> tuple[str, int] | None:
     """(content, end) of the box command whose name ends at `start`, or None if incomplete."""
     i = start
@@ -175,9 +158,9 @@ def _boxed_span(text: str, start: int) -> tuple[str, int] | None:
     if i >= n:
         return None
     if text[i] == "{":
-        end = _match_braces(text, i)
+        end = closing_brace(text, i, skip_escaped=True)
         return None if end is None else (text[i + 1 : end], end + 1)
-    if start < n and text[start] not in " \t":
+    if text[start] not in " \t":
         return None  # `\boxeds...`: another command, not a box
     # `\boxed 5`: the next whitespace- or `$`-delimited token.
     m = _TOKEN.match(text, i)
@@ -291,10 +274,16 @@ def _clean_tail(text: str) -> str:
     return text[: m.start()].rstrip() if m else text
 
 
-def _strip_delimiters(x: str) -> str:
-    """Remove math delimiters around an inline answer, bold marks, and a trailing full stop."""
+def _segment_math(m: re.Match[str]) -> str:
+    """The math inside a `_MATH_SEGMENT` match, without its delimiters."""
+    return next(g for g in m.groups() if g is not None).strip()
+
+
+def _clean_inline_answer(x: str) -> str:
+    """An answer written inline, without what surrounds it: bold marks, quotes, math delimiters
+    (the math of `$12$ and $13$` joined into one list) and a trailing full stop."""
     x = x.strip()
-    m = _BOLD.match(x)
+    m = BOLD.match(x)
     if m:
         x = m.group("x").strip()
     x = strip_full_stop(x, canonical=False)
@@ -312,8 +301,8 @@ def _strip_delimiters(x: str) -> str:
         )
     ):
         # "$12$ and $13$": the math of every segment, joined into one list
-        x = ", ".join(next(g for g in m.groups() if g is not None).strip() for m in segments)
-    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        x = ", ".join(_segment_math(m) for m in segments)
+    for left, right in MATH_DELIMITERS:
         if x.startswith(left):
             end = x.find(right, len(left))
             if end >= 0:
@@ -322,7 +311,7 @@ def _strip_delimiters(x: str) -> str:
     x = strip_full_stop(x, canonical=False)
     if x.endswith("$"):
         x = x.rstrip("$").strip()
-    m = _BOLD.match(x)
+    m = BOLD.match(x)
     if m:
         x = m.group("x").strip()
     return x
@@ -353,7 +342,7 @@ def _phrase_value(x: str) -> str:
     """The answer in the text after "the answer is": cut to its sentence; prose "... is X" → X."""
     x = _clean_tail(_cut_sentence(x.strip()))
     if len(x) > _MAX_CLEAN_LEN:
-        return _strip_delimiters(x)
+        return _clean_inline_answer(x)
     # "Final Answer: The final answer is X": the innermost phrase holds the answer.
     for _ in range(3):
         inner = None
@@ -375,7 +364,7 @@ def _phrase_value(x: str) -> str:
             numbers = _PROSE_NUMBER.findall(x)
             if len(numbers) == 1:
                 x = numbers[0]
-    return _strip_delimiters(x)
+    return _clean_inline_answer(x)
 
 
 def _last_phrase_answer(text: str) -> str | None:
@@ -406,7 +395,7 @@ def _heading_answer(text: str) -> str | None:
     seg = _MATH_SEGMENT.match(text, last.end())
     if seg is None:
         return None
-    x = next(g for g in seg.groups() if g is not None).strip()
+    x = _segment_math(seg)
     return x or None
 
 
@@ -416,7 +405,7 @@ def _gsm8k_answer(text: str) -> str | None:
         last = m
     if last is None:
         return None
-    x = _strip_delimiters(last.group("x"))
+    x = _clean_inline_answer(last.group("x"))
     return x or None
 
 
@@ -429,7 +418,7 @@ def _final_math_answer(text: str) -> str | None:
         last = m
     if last is None or not _CLOSING.match(tail[last.end() :]):
         return None
-    x = next(g for g in last.groups() if g is not None).strip()
+    x = _segment_math(last)
     x = strip_full_stop(x, canonical=False)
     return x or None
 
@@ -504,7 +493,7 @@ def _stated_answer(text: str) -> tuple[int, str] | None:
     x = x_match.group("m") if x_match.group("m") is not None else x_match.group("t")
     if x_match.group("m") is None and x.lower() in _PRONOUNS:
         return None  # "This is the final answer." points at an answer; it is not one
-    x = _strip_delimiters(x)
+    x = _clean_inline_answer(x)
     return (last.start() - len(window) + x_match.start(), x) if x else None
 
 

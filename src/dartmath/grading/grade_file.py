@@ -12,9 +12,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from dartmath.grading.grader import Grader
-from dartmath.io.jsonl import InputError, atomic_writer, dumps, iter_jsonl_raw, parse_line
-from dartmath.stats import QueryAccumulator, write_query_info
+from dartmath.errors import InputError
+from dartmath.grading.grader import Grader, GraderStats
+from dartmath.io.jsonl import atomic_writer, dumps, iter_jsonl_raw, parse_line, write_jsonl
+from dartmath.record import QueryAccumulator, gradable
 
 MAX_REPORTED_BAD = 20
 
@@ -25,12 +26,7 @@ class GradeSummary:
 
     lines: int = 0
     correct: int = 0
-    no_answer: int = 0
-    timeouts: int = 0
-    errors: int = 0
-    cache_hits: int = 0
-    judged: int = 0
-    worker_restarts: int = 0
+    grader: GraderStats = field(default_factory=GraderStats)  # the grader's own counts
     skipped_bad: int = 0
     bad_messages: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -41,10 +37,10 @@ class GradeSummary:
         out = [
             f"graded        {self.lines:>10,d}   ({rate:,.0f} lines/s, {self.seconds:.1f} s)",
             f"correct       {self.correct:>10,d}   ({pct:.1f}%)",
-            f"no answer     {self.no_answer:>10,d}",
-            f"timeouts      {self.timeouts:>10,d}",
-            f"errors        {self.errors:>10,d}",
-            f"judged        {self.judged:>10,d}   (the rest came from the verdict cache)",
+            f"no answer     {self.grader.no_answer:>10,d}",
+            f"timeouts      {self.grader.timeouts:>10,d}",
+            f"errors        {self.grader.errors:>10,d}",
+            f"judged        {self.grader.judged:>10,d}   (the rest came from the verdict cache)",
         ]
         if self.skipped_bad:
             out.append(f"skipped bad   {self.skipped_bad:>10,d}   (left out of the output)")
@@ -52,27 +48,6 @@ class GradeSummary:
             if self.skipped_bad > len(self.bad_messages):
                 out.append(f"  ... and {self.skipped_bad - len(self.bad_messages)} more")
         return "\n".join(out)
-
-
-def check_record(path: str | os.PathLike, lineno: int, rec: dict[str, Any]) -> tuple[str, str]:
-    """The (gt_ans, resp) of a pool record, or InputError naming the line and field."""
-    if "gt_ans" not in rec:
-        raise InputError(path, lineno, "missing", field="gt_ans")
-    gt = rec["gt_ans"]
-    if isinstance(gt, bool) or not isinstance(gt, str | int | float):
-        raise InputError(
-            path, lineno, f"expected a string, got {type(gt).__name__}", field="gt_ans"
-        )
-    gt = str(gt)
-    if not gt.strip():
-        raise InputError(path, lineno, "empty reference answer", field="gt_ans")
-    if "resp" not in rec:
-        raise InputError(path, lineno, "missing", field="resp")
-    if not isinstance(rec["resp"], str):
-        raise InputError(
-            path, lineno, f"expected a string, got {type(rec['resp']).__name__}", field="resp"
-        )
-    return gt, rec["resp"]
 
 
 def grade_file(
@@ -93,9 +68,9 @@ def grade_file(
     """
     input_path = Path(input_path)
     if not input_path.exists():
-        raise FileNotFoundError(f"{input_path}: no such file")
+        raise InputError(input_path, None, "no such file")
     if input_path.is_dir():
-        raise IsADirectoryError(f"{input_path}: is a directory, expected a pool JSONL file")
+        raise InputError(input_path, None, "a directory, expected a pool JSONL file")
     summary = GradeSummary()
     held: deque[tuple[int, dict[str, Any]]] = deque()  # records waiting for their verdicts
 
@@ -103,7 +78,7 @@ def grade_file(
         for lineno, raw in iter_jsonl_raw(input_path):
             try:
                 rec = parse_line(input_path, lineno, raw)
-                gt, resp = check_record(input_path, lineno, rec)
+                gt, resp = gradable(rec, input_path, lineno)
             except InputError as e:
                 if not skip_bad:
                     raise
@@ -135,16 +110,9 @@ def grade_file(
             if summary.lines % 1000 == 0:
                 bar.set_postfix(correct=f"{summary.correct / summary.lines:.1%}", refresh=False)
         grader.close()
-        stats = grader.stats
+        summary.grader = grader.stats
     bar.close()
-    summary.no_answer, summary.timeouts, summary.errors = (
-        stats.no_answer,
-        stats.timeouts,
-        stats.errors,
-    )
-    summary.cache_hits, summary.judged = stats.cache_hits, stats.judged
-    summary.worker_restarts = stats.worker_restarts
     if acc is not None:
-        write_query_info(query_info_path, acc.rows())
+        write_jsonl(query_info_path, acc.rows())
     summary.seconds = time.monotonic() - start
     return summary

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
+from dartmath.errors import GraderStartError
 from dartmath.grading.extract import extract_answer
 from dartmath.grading.grade import NO_ANSWER, Verdict
 from dartmath.grading.normalize import normalize
@@ -53,10 +54,6 @@ def _worker_main(conn: Connection, judge: Judge | None) -> None:
         except Exception as e:  # any grader bug is this item's error, not the run's
             result = (item_id, False, f"error: {type(e).__name__}: {str(e)[:200]}")
         conn.send(result)
-
-
-class GraderStartError(RuntimeError):
-    """Grader workers die before they can take work: a broken install, not a bad item."""
 
 
 _MAX_FAILED_STARTS = 3

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from dartmath.grading.brackets import closing_brace
+
 _SPACING = re.compile(r"(?<!\\)\\[!,;:> ]|\\q?quad|\\(?:display|text|script)style\b|~")
 _LEFT_RIGHT = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![a-zA-Z])\.?")
 _DEGREES = re.compile(
@@ -70,7 +72,10 @@ _ALL_REALS = re.compile(
 )
 _EMPTY_SET = re.compile(r"\\\{\s*\\\}")
 _AM_PM = re.compile(r"\{\s*[ap]\.?\s*m\b\.?\s*\}", re.IGNORECASE)
-_BOLD = re.compile(r"^\*\*(?P<x>.+)\*\*$", re.DOTALL)
+# A whole answer in bold: `**12**`.
+BOLD = re.compile(r"^\*\*(?P<x>.+)\*\*$", re.DOTALL)
+# Math delimiters (left, right), `$$` tried before `$`.
+MATH_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _NOT_EQUAL = re.compile(r"\\neq?(?![a-zA-Z])\s*|!=\s*|≠\s*")
 _APPROX = re.compile(r"\\approx(?![a-zA-Z])|≈")
 _BARE_SYMBOL = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?$")
@@ -168,16 +173,8 @@ def _unwrap(s: str, cmds: tuple[str, ...]) -> str:
                 if i < 0:
                     break
             brace = s.index("{", i)
-            depth, j = 0, brace
-            while j < len(s):
-                if s[j] == "{":
-                    depth += 1
-                elif s[j] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            if j >= len(s):
+            j = closing_brace(s, brace)
+            if j is None:
                 break  # unbalanced: leave it to the parser to refuse
             s = s[:i] + s[brace + 1 : j] + s[j + 1 :]
             start = i
@@ -190,7 +187,7 @@ def strip_delimiters(s: str) -> str:
     changed = True
     while changed and s:
         changed = False
-        for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        for left, right in MATH_DELIMITERS:
             if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
                 s = s[len(left) : len(s) - len(right)].strip()
                 changed = True
@@ -246,7 +243,7 @@ def normalize(s: str) -> str:
     if "\\begin" not in s:
         s = _DOUBLED.sub(r"\\", s)
     s = strip_delimiters(s)
-    m = _BOLD.match(s)
+    m = BOLD.match(s)
     if m:
         s = strip_delimiters(m.group("x"))
     s = s.replace("\\$", "").replace("$", "")

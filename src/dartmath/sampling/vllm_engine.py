@@ -15,13 +15,10 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from dartmath.errors import ConfigError
 from dartmath.sampling.base import Completion
 
 log = logging.getLogger(__name__)
-
-
-class EngineConfigError(ValueError):
-    """Engine options vLLM does not accept; the message names the offending key."""
 
 
 class VLLMSampler:
@@ -53,9 +50,11 @@ class VLLMSampler:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         try:
-            args = AsyncEngineArgs(model=model, **engine_options)
+            # the weight-loading bar only with our log at INFO (-v)
+            quiet = {"use_tqdm_on_load": log.isEnabledFor(logging.INFO)}
+            args = AsyncEngineArgs(model=model, **{**quiet, **engine_options})
         except TypeError as e:
-            raise EngineConfigError(
+            raise ConfigError(
                 f"engine: an option vLLM's AsyncEngineArgs does not take: {e}"
             ) from None
         with _terminal_interrupt_blocked():
@@ -73,6 +72,15 @@ class VLLMSampler:
 
     def tokenizer(self) -> Any:
         return self.engine.get_tokenizer()
+
+    def status(self) -> str | None:
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+    async def aclose(self) -> None:
+        self.shutdown()
 
     async def sample(self, request_id: str, prompt: str, n: int) -> AsyncIterator[Completion]:
         params = self._params.clone()
@@ -92,10 +100,6 @@ class VLLMSampler:
                         n_tokens=tokens.pop(c.index),
                         finish_reason=c.finish_reason,
                     )
-
-    async def abort(self, request_ids: list[str]) -> None:
-        if request_ids:
-            await self.engine.abort(request_ids)
 
     def shutdown(self) -> None:
         """Stop the engine's processes now (not at interpreter exit, where it fails noisily)."""

@@ -14,11 +14,8 @@ from typing import Any
 
 import yaml
 
-from dartmath.synth.strategies import StrategySpec
-
-
-class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message names the file and key."""
+from dartmath.errors import ConfigError
+from dartmath.synth.strategies import PARAMS, StrategySpec, check_limits
 
 
 @dataclass
@@ -85,7 +82,8 @@ class BackendConfig:
 @dataclass
 class RunConfig:
     dir: str | None = None
-    max_inflight: int | None = None
+    max_inflight: int | None = None  # samples in flight (default: from the backend's capacity)
+    log_every: float = 30.0  # seconds between progress lines when stderr is not a terminal
 
 
 @dataclass
@@ -194,6 +192,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "grader.timeout": (int, float),
     "run.dir": (str,),
     "run.max_inflight": (int,),
+    "run.log_every": (int, float),
 }
 _NULLABLE = {
     "queries.source",
@@ -242,6 +241,8 @@ def _check_types(cfg: SynthConfig, origin: str) -> None:
         raise ConfigError(f"{origin}: `sampling.temperature` must be >= 0")
     if data["grader"]["timeout"] <= 0:
         raise ConfigError(f"{origin}: `grader.timeout` must be > 0")
+    if data["run"]["log_every"] <= 0:
+        raise ConfigError(f"{origin}: `run.log_every` must be > 0")
     _check_backend(data["backend"], origin)
 
 
@@ -296,6 +297,22 @@ def load_config(
     path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> SynthConfig:
     """Read a YAML config (or the defaults), apply dotted-key overrides, validate."""
+    return resolve_config(path, overrides)[0]
+
+
+# The strategy section's keys that belong to one strategy (the others are shared: caps).
+_STRATEGY_KEYS = {
+    name: (*params, *(("difficulty_from",) if name == "prop2diff" else ()))
+    for name, params in PARAMS.items()
+}
+
+
+def resolve_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> tuple[SynthConfig, list[str]]:
+    """`load_config`, and notes for the user: when the overrides choose another strategy than
+    the file, the file's keys of its own strategy are set aside (named in a note) instead of
+    failing as keys that do not apply."""
     origin = str(path) if path else "<defaults>"
     data: dict[str, Any] = {}
     if path is not None:
@@ -310,7 +327,9 @@ def load_config(
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the config must be a mapping of sections")
         data = copy.deepcopy(loaded or {})
-    for key, value in (overrides or {}).items():
+    overrides = overrides or {}
+    notes = _set_aside_other_strategy(data, overrides, origin)
+    for key, value in overrides.items():
         _apply(data, key, value)
     if overrides:
         origin += " + command-line overrides"
@@ -320,11 +339,42 @@ def load_config(
         raise ConfigError(f"{origin}: `queries.source` is required (a file or a datasets name)")
     if cfg.run.dir is None:
         raise ConfigError(f"{origin}: `run.dir` is required (where the run's files go)")
+    s = cfg.strategy
     try:
-        cfg.strategy_spec()
+        spec = cfg.strategy_spec()
+        check_limits(
+            spec, max_raw=s.max_raw, budget=s.budget, has_prior=s.difficulty_from is not None
+        )
     except ValueError as e:
         raise ConfigError(f"{origin}: strategy: {e}") from None
-    return cfg
+    return cfg, notes
+
+
+def _set_aside_other_strategy(
+    data: dict[str, Any], overrides: dict[str, Any], origin: str
+) -> list[str]:
+    """Drop the file's keys of another strategy than the one the overrides choose."""
+    chosen = overrides.get("strategy.name")
+    section = data.get("strategy")
+    if not isinstance(chosen, str) or chosen not in _STRATEGY_KEYS or not isinstance(section, dict):
+        return []
+    if section.get("name", StrategyConfig.name) == chosen:
+        return []
+    dropped = [
+        key
+        for name, keys in _STRATEGY_KEYS.items()
+        if name != chosen
+        for key in keys
+        if key not in _STRATEGY_KEYS[chosen]
+        and section.get(key) is not None
+        and f"strategy.{key}" not in overrides
+    ]
+    for key in dropped:
+        del section[key]
+    if not dropped:
+        return []
+    keys = ", ".join(f"strategy.{k}" for k in dict.fromkeys(dropped))
+    return [f"strategy {chosen} chosen on the command line: set aside {keys} from {origin}"]
 
 
 def meaning_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -342,8 +392,3 @@ def meaning_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for key in MEANING_KEYS:
         walk(old.get(key), new.get(key), key)
     return diffs
-
-
-def dump_config(cfg: SynthConfig) -> str:
-    """The resolved config as YAML (what the run directory keeps)."""
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True)

@@ -21,12 +21,12 @@ from typing import Any
 from dartmath.grading.async_grader import AsyncGrader
 from dartmath.grading.grade import Verdict
 from dartmath.queries import Query
+from dartmath.record import QueryAccumulator, pool_record
 from dartmath.sampling.base import Completion, Sampler
-from dartmath.stats import PER_RESPONSE_FIELDS, QueryAccumulator, pass_rate_std
 from dartmath.synth.scheduler import Scheduler
 from dartmath.synth.store import RunStore
 
-QUERY_INFO_EVERY = 30.0  # seconds between query-info rewrites during a run
+CHECKPOINT_EVERY = 30.0  # seconds between rewrites of query-info and the session's record
 
 
 @dataclass
@@ -34,9 +34,9 @@ class SessionTotals:
     """What one `dart synth` invocation did (a resumed run has one per invocation)."""
 
     started_at: str = ""
-    ended_at: str = ""
-    outcome: str = "running"  # done | interrupted | error
-    seconds: float = 0.0  # from the first request to the end
+    ended_at: str = ""  # "" while running
+    outcome: str = "running"  # running | done | interrupted | error (killed: see store.py)
+    seconds: float = 0.0  # from the first request to the end (or the last update)
     samples_started: int = 0
     samples_finished: int = 0  # generated to the end (graded or late)
     samples_cancelled: int = 0  # aborted in flight: their query no longer needed them
@@ -63,11 +63,12 @@ class Pipeline:
         store: RunStore,
         accumulator: QueryAccumulator,
         next_idx: dict[str, int],
-        line_fields: Mapping[str, Any],
+        run_fields: Mapping[str, Any],
+        totals: SessionTotals | None = None,
         on_progress: Callable[[Pipeline], None] | None = None,
+        on_checkpoint: Callable[[Pipeline], None] | None = None,
     ) -> None:
         self.queries = {q.query_id: q for q in queries}
-        self.order = [q.query_id for q in queries]
         self.prompts = prompts
         self.sampler = sampler
         self.grader = grader
@@ -75,9 +76,10 @@ class Pipeline:
         self.store = store
         self.acc = accumulator
         self.next_idx = next_idx
-        self.line_fields = dict(line_fields)  # model, prompt_template: the same on every line
+        self.run_fields = dict(run_fields)  # model, prompt_template: the same on every line
         self.on_progress = on_progress
-        self.totals = SessionTotals()
+        self.on_checkpoint = on_checkpoint
+        self.totals = totals or SessionTotals()
         self._tasks: dict[str, asyncio.Task] = {}  # request id -> task
         self._by_query: dict[str, set[str]] = {}  # query id -> its live request ids
         self._unfinished: dict[str, int] = {}  # request id -> samples not yet finished
@@ -90,9 +92,12 @@ class Pipeline:
 
     # ---- the loop ----
     async def run(self) -> SessionTotals:
+        """Sample until every query has stopped, or until interrupted (Ctrl-C, SIGTERM) or an
+        error; in every case what is already generated is graded and written."""
         self._t0 = time.monotonic()
-        self.totals.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        last_info = time.monotonic()
+        if not self.totals.started_at:
+            self.totals.started_at = now()
+        last_checkpoint = time.monotonic()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -115,9 +120,9 @@ class Pipeline:
                     raise self._error
                 if self.on_progress:
                     self.on_progress(self)
-                if time.monotonic() - last_info > QUERY_INFO_EVERY:
-                    self.write_query_info()
-                    last_info = time.monotonic()
+                if time.monotonic() - last_checkpoint > CHECKPOINT_EVERY:
+                    self.checkpoint()
+                    last_checkpoint = time.monotonic()
             if self._stop:
                 self.totals.outcome = "interrupted"
         except BaseException:
@@ -129,9 +134,9 @@ class Pipeline:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
-            self._finish_totals()
+            self.totals.ended_at = now()
             self.store.sync()
-            self.write_query_info()
+            self.checkpoint()
             if self.on_progress:
                 self.on_progress(self)
         return self.totals
@@ -213,7 +218,13 @@ class Pipeline:
             self.totals.samples_late += 1
             self.scheduler.on_cancelled(qid, 1)
             return
-        self._write(qid, comp, verdict)
+        try:
+            self._write(qid, comp, verdict)
+        except Exception as e:  # a full disk: stop the run; nothing written is lost
+            if self._error is None:
+                self._error = e
+            self.scheduler.on_cancelled(qid, 1)
+            return
         if self.scheduler.on_result(qid, verdict.correct):
             for rid in list(self._by_query.get(qid, ())):
                 task = self._tasks.get(rid)
@@ -221,21 +232,10 @@ class Pipeline:
                     task.cancel()
 
     def _write(self, qid: str, comp: Completion, verdict: Verdict) -> None:
-        q = self.queries[qid]
         idx = self.next_idx.get(qid, 0)
-        self.next_idx[qid] = idx + 1
-        rec: dict[str, Any] = {"query_id": qid, "sample_idx": idx, "query": q.query}
-        rec["gt_ans"] = q.gt_ans
-        rec.update((k, v) for k, v in q.meta.items() if k not in rec and k not in _RESERVED)
-        rec["resp"] = comp.text
-        rec["ans"] = verdict.ans
-        rec["correct"] = verdict.correct
-        if verdict.error is not None:
-            rec["grade_error"] = verdict.error
-        rec["finish_reason"] = comp.finish_reason
-        rec["n_tokens"] = comp.n_tokens
-        rec.update(self.line_fields)
+        rec = pool_record(self.queries[qid], idx, comp, verdict, self.run_fields)
         self.store.append([rec])
+        self.next_idx[qid] = idx + 1
         self.acc.add(rec)
         self.totals.pool_lines_written += 1
         self.totals.correct_written += verdict.correct
@@ -254,37 +254,21 @@ class Pipeline:
             await self._wake.wait()
 
     # ---- reporting ----
-    def _finish_totals(self) -> None:
+    def checkpoint(self) -> None:
+        """Bring the session's figures up to date and hand them to `on_checkpoint` (which
+        rewrites what the run directory derives from the pool)."""
         t = self.totals
-        t.ended_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         t.seconds = round(time.monotonic() - self._t0, 3)
         t.tokens_per_s = round(t.tokens_generated / t.seconds, 2) if t.seconds > 0 else 0.0
-        t.grader = {k: v for k, v in asdict(self.grader.stats).items() if isinstance(v, int)}
+        if self.grader is not None:
+            t.grader = asdict(self.grader.stats)
+        if self.on_checkpoint:
+            self.on_checkpoint(self)
 
     def elapsed(self) -> float:
         return time.monotonic() - self._t0
 
-    def query_info_rows(self) -> list[dict[str, Any]]:
-        """One row per query in input order: counts from the pool, target and stop reason."""
-        seen = {row["query_id"]: row for row in self.acc.rows()}
-        rows = []
-        for qid in self.order:
-            row = seen.get(qid)
-            if row is None:
-                q = self.queries[qid]
-                row = {"query_id": qid, "query": q.query, "gt_ans": q.gt_ans, **q.meta}
-                row.update(tot_n_samples=0, tot_n_corrects=0, pass_rate=None)
-                row.update(pass_rate_bernoulli_std=None, n_no_answer=0, n_grade_errors=0)
-            st = self.scheduler.state(qid)
-            row["target"] = st.target
-            row["stop_reason"] = st.stop_reason
-            rows.append(row)
-        return rows
 
-    def write_query_info(self) -> None:
-        self.store.write_query_info(self.query_info_rows())
-
-
-_RESERVED = PER_RESPONSE_FIELDS | {"query_id", "query", "gt_ans"}
-
-__all__ = ["Pipeline", "SessionTotals", "pass_rate_std"]
+def now() -> str:
+    """Local time as the run summary writes it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -13,17 +13,11 @@ Pure logic, driven by the async pipeline and by `bench/bench_sample_efficiency.p
 Exact stop: a query stops the moment its graded correct count reaches its target; whatever it
 still had in flight is then counted as aborted and later reports for it are ignored. So the only
 over-sampling is what was in flight at that moment, and `next_requests` keeps that small: a query
-with remaining need r gets at most m samples in flight, the largest m whose expected waste (the
-samples still in flight when the r-th success arrives, negative binomial) stays below
-`waste_frac * r / p_up`, where p_up is a Wilson upper bound of the query's pass rate from its own
-graded samples (1 for a fresh query, so it starts with exactly r samples: m <= r never wastes).
-Free slots go first to the queries with the most expected rounds left (remaining work / allowed
-in flight), so that no query is left at the end with a long chain of small rounds.
-
-Prop2Diff with a probe: the first `n_probe` graded samples of a query are its probe (all kept,
-even past the final target: the target is not known yet). A query whose probe is in samples, with
-no waste, toward `max(1, ceil(k_p * f_i))` (a lower bound of its final target) while other probes
-finish; when the last probe is in, every target becomes final. No barrier.
+with remaining need r gets at most the samples in flight that `sizing.py` allows for its pass
+rate. Free slots go first to the queries with the most expected rounds left (remaining work /
+allowed in flight), so that no query is left at the end with a long chain of small rounds.
+What a target is, and when a query's difficulty is still being probed, is the strategy's
+(`strategies.py`); caps, budget, order and accounting are the scheduler's.
 
 Accounting: `raw` counts graded samples accepted; `max_raw` bounds raw + in flight of a query,
 `budget` bounds raw + in flight summed over queries (restored samples included; aborted and
@@ -36,175 +30,24 @@ import heapq
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
-from functools import lru_cache
 
+from dartmath.synth.sizing import (
+    _UNBOUNDED,
+    SizingPolicy,
+    cached_allowed_in_flight,
+    wilson_upper,
+)
 from dartmath.synth.strategies import (
     STOP_BUDGET,
     STOP_MAX_RAW,
-    STOP_N_SAMPLES_DONE,
     STOP_REASONS,
-    STOP_TARGET_MET,
     StrategySpec,
-    prop2diff_lower_bound,
-    prop2diff_target,
-    targets_from_prior,
+    check_limits,
+    make_strategy,
 )
-
-_UNBOUNDED = 1 << 62
-
-# --------------------------------------------------------------------------------------------
-# Probability helpers
-
-
-def _log_pmf(j: int, n: int, p: float) -> float:
-    return (
-        math.lgamma(n + 1)
-        - math.lgamma(j + 1)
-        - math.lgamma(n - j + 1)
-        + j * math.log(p)
-        + (n - j) * math.log1p(-p)
-    )
-
-
-def binom_cdf(k: int, n: int, p: float) -> float:
-    """P(Binomial(n, p) <= k).
-
-    Sums the smaller tail from its largest term outward (term ratios, one lgamma), so it neither
-    underflows for large n nor loses the small tail.
-    """
-    if k < 0:
-        return 0.0
-    if k >= n or p <= 0.0:
-        return 1.0
-    if p >= 1.0:
-        return 0.0
-    q = 1.0 - p
-    if k < n * p:  # lower tail: terms grow up to j = k; sum from k downward
-        odds, total, term = q / p, 1.0, 1.0
-        for j in range(k, 0, -1):
-            term *= j / (n - j + 1) * odds
-            total += term
-            if term < 1e-17 * total:
-                break
-        return min(1.0, math.exp(_log_pmf(k, n, p)) * total)
-    # upper tail: terms shrink from j = k + 1 upward
-    odds, total, term, j = p / q, 1.0, 1.0, k + 1
-    while j < n:
-        term *= (n - j) / (j + 1) * odds
-        total += term
-        j += 1
-        if term < 1e-17 * total:
-            break
-    return max(0.0, 1.0 - math.exp(_log_pmf(k + 1, n, p)) * total)
-
-
-def expected_waste(m: int, r: int, p: float) -> float:
-    """E[(m - T)^+], T = trials until the r-th success at pass rate p.
-
-    The samples still running when the r-th success arrives, if m are started now and no more
-    (completion order is random, so the first results behave like the first trials). Uses
-    E[T 1{T <= m}] = (r/p) P(T_{r+1} <= m+1) and P(T_r <= m) = P(Bin(m, p) >= r).
-    """
-    if m <= r or p <= 0.0:
-        return 0.0
-    if p >= 1.0:
-        return float(m - r)
-    reach = 1.0 - binom_cdf(r - 1, m, p)
-    reach_next = 1.0 - binom_cdf(r, m + 1, p)
-    return max(0.0, m * reach - (r / p) * reach_next)
-
-
-def max_inflight(r: int, p: float, waste_frac: float) -> int:
-    """Largest m >= r with expected_waste(m, r, p) <= waste_frac * r / p (m <= r wastes nothing)."""
-    if r < 1:
-        raise ValueError(f"remaining need must be >= 1, got {r}")
-    if p >= 1.0:
-        return r
-    p = max(p, 1e-9)
-    bound = waste_frac * r / p
-    lo = r  # expected_waste(r) == 0
-    hi = min(int(r / p * (1.0 + waste_frac)) + 2, _UNBOUNDED)  # waste(hi) >= hi - r/p > bound
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if expected_waste(mid, r, p) <= bound:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-_R_EXACT = 64  # needs above this are rounded down to a 5% grid for the cache
-
-
-@lru_cache(maxsize=1 << 17)
-def _grid_max_inflight(r: int, k: int, waste_frac: float, p_step: float) -> int:
-    return max_inflight(r, math.exp(-k * p_step), waste_frac)
-
-
-def cached_max_inflight(r: int, p_up: float, waste_frac: float, p_step: float) -> int:
-    """max_inflight on a grid, rounded the cautious way: p_up up, r down (never below r).
-
-    A smaller need r' <= r wastes no less with m in flight and allows less (waste_frac * r' / p),
-    so m(r') is safe for r; likewise a larger p.
-    """
-    if p_up >= 1.0:
-        return r
-    k = int(-math.log(p_up) / p_step)  # grid point exp(-k * p_step) >= p_up
-    if k == 0:
-        return r
-    r_grid = r
-    if r > _R_EXACT:
-        r_grid = int(_R_EXACT * 1.05 ** int(math.log(r / _R_EXACT) / math.log(1.05)))
-    return max(r, _grid_max_inflight(min(r_grid, r), k, waste_frac, p_step))
-
-
-def wilson_upper(correct: int, n: int, z: float) -> float:
-    """Upper end of the Wilson score interval for a pass rate; 1.0 with no data."""
-    if n <= 0:
-        return 1.0
-    phat = correct / n
-    z2n = z * z / n
-    centre = phat + z2n / 2
-    radius = z * math.sqrt(phat * (1 - phat) / n + z2n / (4 * n))
-    return min(1.0, (centre + radius) / (1 + z2n))
-
 
 # --------------------------------------------------------------------------------------------
 # State
-
-
-@dataclass(frozen=True)
-class SizingPolicy:
-    """How many samples of a query may be in flight, and which queries are served first.
-
-    waste_frac: allowed expected waste as a fraction of the remaining expected work r / p_up
-        (0: never more in flight than the remaining need r, so never any waste).
-    z: z-score of the Wilson upper bound p_up of the pass rate (larger: more cautious).
-    order: which queries get free slots first (probes always come first):
-        "rounds": most expected remaining rounds (expected remaining work / allowed in flight),
-            i.e. the longest remaining chain first, so that no query is left at the end with
-            many sequential rounds to go (default);
-        "work": largest expected remaining work first; "fifo": query order.
-    p_step: p_up is rounded up to a geometric grid of this log-step (to cache the sizing).
-
-    Defaults chosen with bench/bench_sample_efficiency.py (see bench/README.md).
-    """
-
-    waste_frac: float = 0.02
-    z: float = 3.0
-    order: str = "rounds"
-    p_step: float = 0.02
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.waste_frac < 1:
-            raise ValueError(f"waste_frac must be in [0, 1), got {self.waste_frac!r}")
-        if self.z < 0:
-            raise ValueError(f"z must be >= 0, got {self.z!r}")
-        if self.order not in ("rounds", "work", "fifo"):
-            raise ValueError(f"order must be 'rounds', 'work' or 'fifo', got {self.order!r}")
-        if not 0 < self.p_step <= 0.5:
-            raise ValueError(f"p_step must be in (0, 0.5], got {self.p_step!r}")
 
 
 @dataclass(eq=False)
@@ -289,31 +132,12 @@ class Scheduler:
             raise ValueError(
                 f"{len(dups)} duplicate query ids (e.g. {', '.join(map(repr, dups[:5]))})"
             )
-        for name, value in (("max_raw", max_raw), ("budget", budget)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"{name} must be an integer or None, got {value!r}")
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        check_limits(spec, max_raw=max_raw, budget=budget, has_prior=prior is not None)
         if max_n_per_request < 1:
             raise ValueError(f"max_n_per_request must be >= 1, got {max_n_per_request}")
-        if spec.counts_correct and max_raw is None and budget is None:
-            raise ValueError(
-                f"{spec.name} needs max_raw or budget: a query that is never solved would "
-                "otherwise be sampled forever"
-            )
-        self._probe = False
-        if spec.name == "prop2diff":
-            if prior is not None and spec.n_probe is not None:
-                raise ValueError("prop2diff: give either a prior or n_probe, not both")
-            if prior is None and spec.n_probe is None:
-                raise ValueError("prop2diff needs a difficulty: a prior of pass rates or n_probe")
-            self._probe = prior is None
-            if self._probe and max_raw is not None and max_raw < spec.n_probe:
-                raise ValueError(f"max_raw ({max_raw}) must be >= n_probe ({spec.n_probe})")
-        elif prior is not None:
-            raise ValueError(f"a prior of pass rates applies to prop2diff only, not {spec.name}")
 
         self.spec = spec
+        self.strategy = make_strategy(spec, prior)
         self.max_raw = max_raw
         self.budget = budget
         self.max_n_per_request = max_n_per_request
@@ -326,21 +150,7 @@ class Scheduler:
         self._sealed = False
         self._pending_restore: dict[int, bytearray] = {}
         self._exhausted = False
-
-        if spec.name == "uniform":
-            for st in self._states:
-                st.target = spec.k_u
-        elif spec.name == "vrt":
-            for st in self._states:
-                st.target = spec.n_vrt
-        elif not self._probe:
-            assert prior is not None and spec.k_p is not None
-            targets = targets_from_prior(ids, prior, spec.k_p)
-            for st in self._states:
-                st.target = targets[st.query_id]
-        self._probe_pending = len(ids) if self._probe else 0
-        self._max_fail = 0  # largest probe fail count seen
-        self._targets_final = not self._probe
+        self.strategy.start(self._states)
 
     # ----------------------------------------------------------------------------------------
     # Public API
@@ -450,14 +260,9 @@ class Scheduler:
         return not self._active
 
     @property
-    def n_active(self) -> int:
-        self._seal()
-        return len(self._active)
-
-    @property
     def targets_final(self) -> bool:
         """False while Prop2Diff probes are still running (targets not known yet)."""
-        return self._targets_final
+        return self.strategy.targets_final
 
     @property
     def stop_counts(self) -> dict[str, int]:
@@ -487,9 +292,8 @@ class Scheduler:
             return
         self._sealed = True
         pending, self._pending_restore = self._pending_restore, {}
-        if self._probe:  # all probes first, so that targets are final before the rest replays
-            n_probe = self.spec.n_probe
-            assert n_probe is not None
+        n_probe = self.strategy.probe_size
+        if n_probe is not None:  # all probes first, so that targets are final before the rest
             for i, verdicts in pending.items():
                 self._replay(self._states[i], verdicts[:n_probe])
             for i, verdicts in pending.items():
@@ -521,8 +325,8 @@ class Scheduler:
         if correct:
             st.correct += 1
             self.totals.correct += 1
-        if self._probe and st.probe_correct is None and st.raw >= self.spec.n_probe:
-            self._finish_probe(st)
+        if self.strategy.on_graded(st):
+            self._finalize()
         if st.stop_reason is None:
             reason = self._stop_reason(st)
             if reason is not None:
@@ -531,36 +335,17 @@ class Scheduler:
             self._stop_all(STOP_BUDGET)
 
     def _stop_reason(self, st: QueryState) -> str | None:
-        if self.spec.name == "vrt":
-            if st.raw >= st.target:
-                return STOP_N_SAMPLES_DONE
-        elif st.target is not None and st.correct >= st.target:
-            return STOP_TARGET_MET
+        if self.strategy.reached(st):
+            return self.strategy.stop_reason
         if self.max_raw is not None and st.raw >= self.max_raw:
             return STOP_MAX_RAW
         return None
 
-    def _finish_probe(self, st: QueryState) -> None:
-        n_probe, k_p = self.spec.n_probe, self.spec.k_p
-        st.probe_correct = st.correct
-        fail = n_probe - st.correct
-        st.target_lower_bound = prop2diff_lower_bound(Fraction(fail, n_probe), k_p)
-        self._max_fail = max(self._max_fail, fail)
-        self._probe_pending -= 1
-        if self._probe_pending == 0:
-            self._finalize()
-
     def _finalize(self) -> None:
-        """Every probe is in: final Prop2Diff targets; stop or re-queue every active query."""
+        """Every target is final: stop or re-queue every active query."""
         if self._exhausted:
             return
-        self._targets_final = True
-        n_probe, k_p = self.spec.n_probe, self.spec.k_p
-        max_fail = Fraction(self._max_fail, n_probe)
-        for st in self._states:
-            if st.probe_correct is not None:
-                fail = Fraction(n_probe - st.probe_correct, n_probe)
-                st.target = prop2diff_target(fail, max_fail, k_p)
+        self.strategy.finalize(self._states)
         for i in list(self._active):
             st = self._states[i]
             reason = self._stop_reason(st)
@@ -579,10 +364,8 @@ class Scheduler:
             st.inflight = 0
         self._active.discard(st.index)
         self._stop_counts[reason] += 1
-        if self._probe and st.probe_correct is None:
-            self._probe_pending -= 1
-            if self._probe_pending == 0 and self._active:
-                self._finalize()
+        if self.strategy.on_stopped(st) and self._active:
+            self._finalize()
 
     def _stop_all(self, reason: str) -> None:
         self._exhausted = True
@@ -598,39 +381,27 @@ class Scheduler:
         if st.want > st.inflight:
             heapq.heappush(self._heap, self._entry(st))
 
+    def _room(self, st: QueryState) -> int:
+        return _UNBOUNDED if self.max_raw is None else self.max_raw - st.raw
+
     def _desired(self, st: QueryState) -> int:
         """How many samples of the query should be in flight now."""
         if st.stop_reason is not None:
             return 0
-        room = _UNBOUNDED if self.max_raw is None else self.max_raw - st.raw
-        if self.spec.name == "vrt":
-            return min(st.target - st.raw, room)
-        if self._probe and st.probe_correct is None:
-            return min(self.spec.n_probe - st.raw, room)
-        if st.target is None:  # probe done, others still probing: no-waste toward the bound
-            return min(max(0, st.target_lower_bound - st.correct), room)
-        need = st.target - st.correct
+        return min(self.strategy.wanted(st, self._sized), self._room(st))
+
+    def _sized(self, st: QueryState, need: int) -> int:
         pol = self.policy
         p_up = wilson_upper(st.correct, st.raw, pol.z)
-        return min(cached_max_inflight(need, p_up, pol.waste_frac, pol.p_step), room)
+        return cached_allowed_in_flight(need, p_up, pol.waste_frac, pol.p_step)
 
     def _expected_work(self, st: QueryState) -> float:
-        """Expected raw samples until the query stops, from its posterior-mean pass rate."""
+        """Expected raw samples until the query stops, within its cap."""
         room = math.inf if self.max_raw is None else self.max_raw - st.raw
-        if self.spec.name == "vrt":
-            return float(min(st.target - st.raw, room))
-        p_mean = (st.correct + 1) / (st.raw + 2)
-        target = st.target
-        if target is None:
-            target = st.target_lower_bound
-        if target is None:
-            target = max(1.0, self.spec.k_p * (1 - p_mean))
-        need = max(0.0, target - st.correct)
-        return min(need / p_mean, room)
+        return min(self.strategy.expected_work(st), room)
 
     def _entry(self, st: QueryState) -> tuple[int, float, int, int]:
-        probing = self._probe and st.probe_correct is None
-        cls = 0 if probing else 1  # probes first: they make the targets final
+        cls = 0 if self.strategy.probing(st) else 1  # probes first: they make the targets final
         if self.policy.order == "fifo":
             key = 0.0
         elif self.policy.order == "work":

@@ -5,38 +5,43 @@ RUN_DIR/
   config.yaml        the resolved config that produced the run
   pool.jsonl         one line per graded response, appended as it is graded
   query_info.jsonl   one line per query, rewritten atomically
-  run_summary.json   totals of every session (samples, tokens, time, grader accounting)
+  run_summary.json   one record per session (written when it starts, updated as it goes)
+  .lock              held by the `dart synth` working here (a second one is refused)
 ```
 `pool.jsonl` is the only source of truth: each line is written whole with one `write` call
 and flushed at once, so a process killed at any moment (Ctrl-C, kill -9, a crash) leaves every
 finished line in the file and at most one torn last line, which resuming cuts off. Everything
-else is rebuilt from the pool on resume.
+else is rebuilt from the pool on resume. A session the summary still shows as `running` when the
+next one takes the lock ended without closing its record (kill -9, a crash): it is marked
+`killed`, its counts as of its last update.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
-from dartmath.io.jsonl import InputError, atomic_writer, dumps, iter_jsonl_raw, parse_line
-from dartmath.stats import QueryAccumulator
+from dartmath.errors import InputError, ResumeRefused, RunDirError
+from dartmath.io.jsonl import atomic_writer, dumps, iter_jsonl_raw, parse_line
+from dartmath.record import QueryAccumulator, correct_of, query_id_of, sample_idx_of
 from dartmath.synth.config import meaning_diff
 
 CONFIG = "config.yaml"
 POOL = "pool.jsonl"
 QUERY_INFO = "query_info.jsonl"
 SUMMARY = "run_summary.json"
+LOCK = ".lock"
+RUNNING, KILLED = "running", "killed"
 
-
-class ResumeRefused(RuntimeError):
-    """The run directory holds a run with a different meaning (model, queries, prompt...)."""
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -51,22 +56,46 @@ class PoolState:
 
 
 class RunStore:
-    """Owns one run directory: config check, pool appends, query-info and summary rewrites."""
+    """Owns one run directory: lock, config check, pool appends, query-info and summary."""
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.dir = Path(run_dir)
         self.pool_path = self.dir / POOL
         self._pool_fd: int | None = None
+        self._summary: dict[str, Any] | None = None
 
     def exists(self) -> bool:
         return (self.dir / CONFIG).exists() or self.pool_path.exists()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run directory for this process (created if needed); ResumeRefused when
+        another process holds it. A POSIX record lock: the engine's forked processes do not
+        inherit it, and the kernel drops it when this process dies, however it dies."""
+        _disk(self.dir, lambda: self.dir.mkdir(parents=True, exist_ok=True))
+        path = self.dir / LOCK
+        fd = _disk(path, lambda: os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+                raise ResumeRefused(
+                    f"{self.dir} is in use by another dart synth (pid {holder}); "
+                    "wait for it to end, or use another run directory"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def prepare(self, config: dict[str, Any], force: bool = False) -> bool:
         """Create the directory, or check that an existing run has the same meaning.
 
         Returns True when resuming. Raises ResumeRefused listing what differs, unless `force`.
         """
-        self.dir.mkdir(parents=True, exist_ok=True)
+        _disk(self.dir, lambda: self.dir.mkdir(parents=True, exist_ok=True))
         cfg_path = self.dir / CONFIG
         resuming = self.exists()
         if cfg_path.exists():
@@ -79,8 +108,8 @@ class RunStore:
                     + "\n  ".join(diffs)
                     + "\nUse another run directory, or --force to resume anyway."
                 )
-        with atomic_writer(cfg_path) as f:
-            f.write(yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode("utf-8"))
+        text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode("utf-8")
+        _disk(cfg_path, lambda: _write_atomic(cfg_path, text))
         return resuming
 
     def load_pool(
@@ -97,15 +126,11 @@ class RunStore:
         path = self.pool_path
         for lineno, raw in iter_jsonl_raw(path):
             rec = parse_line(path, lineno, raw)
-            qid = rec.get("query_id")
-            if not isinstance(qid, str) or qid not in known:
+            qid = query_id_of(rec, path, lineno)
+            if qid not in known:
                 raise InputError(path, lineno, f"unknown query_id {qid!r}", "query_id")
-            correct = rec.get("correct")
-            if not isinstance(correct, bool):
-                raise InputError(path, lineno, "missing or not a boolean", "correct")
-            idx = rec.get("sample_idx")
-            if not isinstance(idx, int):
-                raise InputError(path, lineno, "missing or not an integer", "sample_idx")
+            correct = correct_of(rec, path, lineno)
+            idx = sample_idx_of(rec, path, lineno)
             state.verdicts.setdefault(qid, []).append(correct)
             state.next_idx[qid] = max(state.next_idx.get(qid, 0), idx + 1)
             state.tokens += int(rec.get("n_tokens") or 0)
@@ -114,17 +139,16 @@ class RunStore:
                 accumulator.add(rec, lineno)
         return state
 
-    def iter_pool(self) -> Iterator[dict[str, Any]]:
-        for lineno, raw in iter_jsonl_raw(self.pool_path):
-            yield parse_line(self.pool_path, lineno, raw)
-
     def append(self, records: list[dict[str, Any]]) -> None:
         """Append whole lines with one write; the OS has them as soon as this returns."""
         if not records:
             return
+        data = b"".join(dumps(r) for r in records)
+        _disk(self.pool_path, lambda: self._write_pool(data))
+
+    def _write_pool(self, data: bytes) -> None:
         if self._pool_fd is None:
             self._pool_fd = os.open(self.pool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        data = b"".join(dumps(r) for r in records)
         view = memoryview(data)
         while view:
             written = os.write(self._pool_fd, view)
@@ -132,28 +156,105 @@ class RunStore:
 
     def sync(self) -> None:
         if self._pool_fd is not None:
-            os.fsync(self._pool_fd)
+            _disk(self.pool_path, lambda: os.fsync(self._pool_fd))
 
     def write_query_info(self, rows: Iterable[dict[str, Any]]) -> None:
-        with atomic_writer(self.dir / QUERY_INFO) as f:
-            for row in rows:
-                f.write(dumps(row))
+        path = self.dir / QUERY_INFO
+        _disk(path, lambda: _write_atomic(path, b"".join(dumps(row) for row in rows)))
 
     def read_summary(self) -> dict[str, Any]:
+        """The run summary (an empty one for a new run)."""
         path = self.dir / SUMMARY
         if not path.exists():
             return {"sessions": []}
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InputError(path, None, f"not a readable run summary ({e})") from None
+        if not isinstance(summary, dict) or not isinstance(summary.get("sessions"), list):
+            raise InputError(path, None, "not a run summary (no list of sessions)")
+        return summary
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        with atomic_writer(self.dir / SUMMARY) as f:
-            f.write(json.dumps(summary, indent=2).encode("utf-8") + b"\n")
+    def begin_session(self, session: dict[str, Any]) -> None:
+        """Record a new session (outcome `running`); earlier sessions still `running` died
+        without closing their record (the caller holds the lock) and are marked `killed`."""
+        summary = self.read_summary()
+        for old in summary["sessions"]:
+            if old.get("outcome") == RUNNING:
+                old["outcome"] = KILLED
+        summary["sessions"].append(session)
+        self._summary = summary
+        self._write_summary()
+
+    def update_session(self, session: dict[str, Any], queries: dict[str, Any]) -> dict[str, Any]:
+        """Replace this session's record and the run's query counts; returns the summary."""
+        assert self._summary is not None, "begin_session first"
+        self._summary["sessions"][-1] = session
+        self._summary["queries"] = queries
+        self._write_summary()
+        return self._summary
+
+    def _write_summary(self) -> None:
+        summary = self._summary
+        summary["totals"] = sum_sessions(summary["sessions"])
+        path = self.dir / SUMMARY
+        text = json.dumps(summary, indent=2).encode("utf-8") + b"\n"
+        _disk(path, lambda: _write_atomic(path, text))
 
     def close(self) -> None:
         if self._pool_fd is not None:
-            os.fsync(self._pool_fd)
-            os.close(self._pool_fd)
-            self._pool_fd = None
+            fd, self._pool_fd = self._pool_fd, None
+            try:
+                _disk(self.pool_path, lambda: os.fsync(fd))
+            finally:
+                os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    with atomic_writer(path) as f:
+        f.write(data)
+
+
+def _disk(path: Path, op: Callable[[], _T]) -> _T:
+    """Run a file operation of the run directory; an OSError becomes a RunDirError."""
+    try:
+        return op()
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot write the run directory: {e.strerror or e}") from e
+
+
+# Session fields summed over sessions in the summary's totals.
+_SUMMED = (
+    "seconds",
+    "samples_started",
+    "samples_finished",
+    "samples_cancelled",
+    "samples_late",
+    "pool_lines_written",
+    "correct_written",
+    "tokens_generated",
+    "requests",
+    "engine_start_seconds",
+)
+
+
+def sum_sessions(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over every session of a run (what `run_summary.json` calls `totals`)."""
+    tot: dict[str, Any] = {k: 0 for k in _SUMMED}
+    grader: dict[str, int] = {}
+    for s in sessions:
+        for k in _SUMMED:
+            tot[k] += s.get(k, 0) or 0
+        for k, v in (s.get("grader") or {}).items():
+            grader[k] = grader.get(k, 0) + v
+    tot["seconds"] = round(tot["seconds"], 3)
+    tot["engine_start_seconds"] = round(tot["engine_start_seconds"], 3)
+    tot["tokens_per_s"] = (
+        round(tot["tokens_generated"] / tot["seconds"], 2) if tot["seconds"] else 0
+    )
+    tot["grader"] = grader
+    tot["sessions"] = len(sessions)
+    return tot
 
 
 def _cut_torn_tail(path: Path) -> int:
@@ -181,7 +282,3 @@ def _cut_torn_tail(path: Path) -> int:
         f.flush()
         os.fsync(f.fileno())
         return size - keep
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

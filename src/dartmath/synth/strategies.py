@@ -1,4 +1,5 @@
-"""Per-query targets and stop reasons of the DARS strategies (pure logic, no I/O).
+"""The DARS strategies: their parameters, targets and stop rules, and how each sizes its
+queries' requests (pure logic, no I/O; the scheduler holds the state and calls these).
 
 - `uniform`: every query needs `k_u` correct responses.
 - `prop2diff`: query i needs `t_i = max(1, ceil(k_p * f_i / max_j f_j))` correct responses, where
@@ -19,9 +20,13 @@ Stop reasons (the `stop_reason` of a query, also written to query_info.jsonl):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dartmath.synth.scheduler import QueryState
 
 STRATEGIES = ("uniform", "prop2diff", "vrt")
 
@@ -35,8 +40,8 @@ STOP_REASONS = (STOP_TARGET_MET, STOP_N_SAMPLES_DONE, STOP_MAX_RAW, STOP_BUDGET)
 # to this, so that 0.7 means 7/10 and k_p * f lands exactly on an integer when it should.
 _MAX_DENOMINATOR = 1_000_000
 
-# Which parameter each strategy uses; the others must be left unset (None).
-_PARAMS = {"uniform": ("k_u",), "prop2diff": ("k_p", "n_probe"), "vrt": ("n_vrt",)}
+# Which parameters each strategy uses; the others must be left unset (None).
+PARAMS = {"uniform": ("k_u",), "prop2diff": ("k_p", "n_probe"), "vrt": ("n_vrt",)}
 _REQUIRED = {"uniform": "k_u", "prop2diff": "k_p", "vrt": "n_vrt"}
 
 
@@ -64,10 +69,10 @@ class StrategySpec:
             value = getattr(self, param)
             if value is None:
                 continue
-            if param not in _PARAMS[self.name]:
+            if param not in PARAMS[self.name]:
                 raise ValueError(
                     f"{param} does not apply to strategy {self.name!r} "
-                    f"(it takes {', '.join(_PARAMS[self.name])}); leave it unset"
+                    f"(it takes {', '.join(PARAMS[self.name])}); leave it unset"
                 )
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{param} must be an integer >= 1, got {value!r}")
@@ -95,7 +100,7 @@ class StrategySpec:
     def describe(self) -> str:
         """A short label, e.g. `prop2diff(k_p=40, n_probe=8)`."""
         params = ", ".join(
-            f"{p}={getattr(self, p)}" for p in _PARAMS[self.name] if getattr(self, p) is not None
+            f"{p}={getattr(self, p)}" for p in PARAMS[self.name] if getattr(self, p) is not None
         )
         return f"{self.name}({params})"
 
@@ -164,3 +169,186 @@ def targets_from_prior(
     if missing:
         raise MissingPriorError(missing, len(ids))
     return prop2diff_targets({q: prior[q] for q in ids}, k_p)
+
+
+def check_limits(
+    spec: StrategySpec, *, max_raw: int | None, budget: int | None, has_prior: bool
+) -> None:
+    """Whether a run of `spec` with these caps and difficulty source can end (ValueError)."""
+    for name, value in (("max_raw", max_raw), ("budget", budget)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{name} must be an integer or None, got {value!r}")
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if spec.counts_correct and max_raw is None and budget is None:
+        raise ValueError(
+            f"{spec.name} needs max_raw or budget: a query that is never solved would "
+            "otherwise be sampled forever"
+        )
+    if spec.name == "prop2diff":
+        if has_prior and spec.n_probe is not None:
+            raise ValueError(
+                "prop2diff: give either a prior or n_probe, not both (difficulty_from is the prior)"
+            )
+        if not has_prior and spec.n_probe is None:
+            raise ValueError(
+                "prop2diff needs a difficulty: a prior of pass rates (difficulty_from) or n_probe"
+            )
+        if spec.n_probe is not None and max_raw is not None and max_raw < spec.n_probe:
+            raise ValueError(f"max_raw ({max_raw}) must be >= n_probe ({spec.n_probe})")
+    elif has_prior:
+        raise ValueError(f"a prior of pass rates applies to prop2diff only, not {spec.name}")
+
+
+# Sizes a query's requests toward a remaining need of correct responses (the scheduler's rule).
+Sizer = Callable[["QueryState", int], int]
+
+
+class Strategy:
+    """How a strategy sets its queries' targets, when a query has met its target, and how
+    many of its samples it wants in flight. Uniform is the base case: a fixed target of
+    correct responses. Methods see one query's state; the scheduler applies caps and budget."""
+
+    stop_reason = STOP_TARGET_MET
+    targets_final = True
+    probe_size: int | None = None  # graded samples that measure a query's difficulty first
+
+    def __init__(self, spec: StrategySpec) -> None:
+        self.spec = spec
+
+    def start(self, states: Sequence[QueryState]) -> None:
+        """Set the targets known before any sample."""
+        for st in states:
+            st.target = self.spec.k_u
+
+    def reached(self, st: QueryState) -> bool:
+        """The query has what its target asks for."""
+        return st.target is not None and st.correct >= st.target
+
+    def probing(self, st: QueryState) -> bool:
+        """The query's samples are still measuring its difficulty (served first)."""
+        return False
+
+    def on_graded(self, st: QueryState) -> bool:
+        """A graded sample was counted; True when every target has just become final."""
+        return False
+
+    def on_stopped(self, st: QueryState) -> bool:
+        """The query stopped; True when every target has just become final."""
+        return False
+
+    def finalize(self, states: Sequence[QueryState]) -> None:
+        """Set the final targets (called once, when `on_graded`/`on_stopped` said so)."""
+
+    def wanted(self, st: QueryState, size: Sizer) -> int:
+        """Samples the query should have in flight now, before the per-query cap."""
+        return size(st, st.target - st.correct)
+
+    def expected_work(self, st: QueryState) -> float:
+        """Expected raw samples until the query stops, from its posterior-mean pass rate."""
+        p_mean = (st.correct + 1) / (st.raw + 2)
+        return max(0.0, st.target - st.correct) / p_mean
+
+
+class VRT(Strategy):
+    """A fixed number of raw samples; correctness does not decide when to stop."""
+
+    stop_reason = STOP_N_SAMPLES_DONE
+
+    def start(self, states: Sequence[QueryState]) -> None:
+        for st in states:
+            st.target = self.spec.n_vrt
+
+    def reached(self, st: QueryState) -> bool:
+        return st.raw >= st.target
+
+    def wanted(self, st: QueryState, size: Sizer) -> int:
+        return st.target - st.raw
+
+    def expected_work(self, st: QueryState) -> float:
+        return float(st.target - st.raw)
+
+
+class Prop2DiffPrior(Strategy):
+    """Prop2Diff with targets from a prior of pass rates, known from the start."""
+
+    def __init__(self, spec: StrategySpec, prior: Mapping[str, float | Fraction]) -> None:
+        super().__init__(spec)
+        self.prior = prior
+
+    def start(self, states: Sequence[QueryState]) -> None:
+        targets = targets_from_prior([st.query_id for st in states], self.prior, self.spec.k_p)
+        for st in states:
+            st.target = targets[st.query_id]
+
+
+class Prop2DiffProbe(Strategy):
+    """Prop2Diff whose difficulties come from a probe: each query's first `n_probe` graded
+    samples (all kept, even past the final target: the target is not known yet). A probed
+    query samples, with no waste, toward `max(1, ceil(k_p * f_i))`, a lower bound of its final
+    target, while other probes finish; with the last probe in, every target becomes final."""
+
+    def __init__(self, spec: StrategySpec) -> None:
+        super().__init__(spec)
+        self.targets_final = False
+        self.probe_size = spec.n_probe
+        self._pending = 0  # queries whose probe is not complete
+        self._max_fail = 0  # largest probe fail count seen
+
+    def start(self, states: Sequence[QueryState]) -> None:
+        self._pending = len(states)
+
+    def probing(self, st: QueryState) -> bool:
+        return st.probe_correct is None
+
+    def on_graded(self, st: QueryState) -> bool:
+        n_probe = self.spec.n_probe
+        if st.probe_correct is not None or st.raw < n_probe:
+            return False
+        st.probe_correct = st.correct
+        fail = n_probe - st.correct
+        st.target_lower_bound = prop2diff_lower_bound(Fraction(fail, n_probe), self.spec.k_p)
+        self._max_fail = max(self._max_fail, fail)
+        self._pending -= 1
+        return self._pending == 0
+
+    def on_stopped(self, st: QueryState) -> bool:
+        if st.probe_correct is not None:
+            return False
+        self._pending -= 1
+        return self._pending == 0
+
+    def finalize(self, states: Sequence[QueryState]) -> None:
+        self.targets_final = True
+        n_probe, k_p = self.spec.n_probe, self.spec.k_p
+        max_fail = Fraction(self._max_fail, n_probe)
+        for st in states:
+            if st.probe_correct is not None:
+                st.target = prop2diff_target(
+                    Fraction(n_probe - st.probe_correct, n_probe), max_fail, k_p
+                )
+
+    def wanted(self, st: QueryState, size: Sizer) -> int:
+        if st.probe_correct is None:
+            return self.spec.n_probe - st.raw
+        if st.target is None:  # probe done, others still probing: no waste toward the bound
+            return max(0, st.target_lower_bound - st.correct)
+        return size(st, st.target - st.correct)
+
+    def expected_work(self, st: QueryState) -> float:
+        p_mean = (st.correct + 1) / (st.raw + 2)
+        target = st.target
+        if target is None:
+            target = st.target_lower_bound
+        if target is None:
+            target = max(1.0, self.spec.k_p * (1 - p_mean))
+        return max(0.0, target - st.correct) / p_mean
+
+
+def make_strategy(spec: StrategySpec, prior: Mapping[str, float | Fraction] | None) -> Strategy:
+    """The behaviour of `spec` (with its prior, for Prop2Diff without a probe)."""
+    if spec.name == "vrt":
+        return VRT(spec)
+    if spec.name == "prop2diff":
+        return Prop2DiffProbe(spec) if prior is None else Prop2DiffPrior(spec, prior)
+    return Strategy(spec)

@@ -1,16 +1,31 @@
-"""The text `dart synth` prints at the end: where the outputs are, what this session did, how far
-to trust the verdicts, and the `dart stats` summary of the run."""
+"""What a `dart synth` invocation did, and the text it prints at the end: where the outputs
+are, what this session did, how far to trust the verdicts, and the `dart stats` summary."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dartmath.stats import load_report
-from dartmath.synth.run import SynthOutcome
+from dartmath.synth.pipeline import SessionTotals
 from dartmath.synth.store import CONFIG, POOL, QUERY_INFO, SUMMARY
 
 
+@dataclass
+class SynthOutcome:
+    """What a `dart synth` invocation did, for the CLI to print."""
+
+    run_dir: str
+    resumed: bool
+    outcome: str  # done | interrupted | nothing-to-do
+    session: SessionTotals | None
+    summary: dict[str, Any]
+    engine_start_seconds: float = 0.0
+
+
 def format_outcome(o: SynthOutcome, top: int = 10) -> str:
+    """The closing text: outputs, this session's figures, the run's queries and its stats."""
     d = Path(o.run_dir)
     lines = [f"run directory: {d}" + (" (resumed)" if o.resumed else "")]
     for name in (POOL, QUERY_INFO, CONFIG, SUMMARY):

@@ -31,16 +31,22 @@ def json_type(val: Any) -> str:
     return "array" if isinstance(val, list | tuple) else "object"
 
 
-def parse_line(path: str | os.PathLike, lineno: int, raw: bytes) -> dict[str, Any]:
-    """Decode one JSONL line into a dict, or raise InputError naming the line."""
+def decode_json(path: str | os.PathLike, lineno: int | None, raw: bytes) -> Any:
+    """Decode JSON bytes (a line, or a whole file when `lineno` is None), or raise InputError
+    saying whether the bytes are not UTF-8 or not JSON."""
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(path, lineno, f"not valid UTF-8 (byte {e.start})") from None
     try:
-        obj = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise InputError(path, lineno, f"malformed JSON ({e})") from None
+
+
+def parse_line(path: str | os.PathLike, lineno: int, raw: bytes) -> dict[str, Any]:
+    """Decode one JSONL line into a dict, or raise InputError naming the line."""
+    obj = decode_json(path, lineno, raw)
     if not isinstance(obj, dict):
         raise InputError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
     return obj

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from dartmath.errors import InputError
-from dartmath.io.jsonl import iter_jsonl_raw, json_type, parse_line
+from dartmath.io.jsonl import decode_json, iter_jsonl_raw, json_type, parse_line
 from dartmath.queries.problems import Problem
 
 # (location, record or Problem, implicit query_id or None)
@@ -103,14 +103,8 @@ def _iter_json(path: Path) -> Iterator[Item]:
     """Items of a JSON array (top level, or the one list inside a top-level object), each
     located by the line its object starts on."""
     data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(path, None, f"not valid UTF-8 (byte {e.start})") from None
-    try:
-        top = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        raise InputError(path, None, f"malformed JSON ({e})") from None
+    top = decode_json(path, None, data)
+    text = data.decode("utf-8")  # valid: decode_json checked it
     dec = json.JSONDecoder()
     start = _skip_ws(text, 0)
     if isinstance(top, dict):

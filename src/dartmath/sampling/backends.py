@@ -102,7 +102,7 @@ async def start_openai(cfg: SynthConfig, template: PromptTemplate) -> Sampler:
         endpoint_list(cfg),
         sampling_params(cfg, template),
         options,
-        add_special_tokens=template.name != "chat",
+        add_special_tokens=not template.use_chat_template,  # a chat template brings its own
         tokenizer_source=tokenizer_source,
         capacity=cfg.run.max_inflight,
     )
@@ -121,6 +121,6 @@ async def start_vllm(cfg: SynthConfig, template: PromptTemplate) -> Sampler:
         resolve_model(cfg.model),
         engine,
         sampling_params(cfg, template),
-        add_special_tokens=template.name != "chat",
+        add_special_tokens=not template.use_chat_template,  # a chat template brings its own
         capacity=cfg.run.max_inflight,
     )

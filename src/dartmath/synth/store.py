@@ -50,9 +50,7 @@ class PoolState:
 
     verdicts: dict[str, list[bool]] = field(default_factory=dict)
     next_idx: dict[str, int] = field(default_factory=dict)
-    n_lines: int = 0
     torn_bytes: int = 0  # size of the cut-off last line, 0 when the file ended cleanly
-    tokens: int = 0
 
 
 class RunStore:
@@ -133,8 +131,6 @@ class RunStore:
             idx = sample_idx_of(rec, path, lineno)
             state.verdicts.setdefault(qid, []).append(correct)
             state.next_idx[qid] = max(state.next_idx.get(qid, 0), idx + 1)
-            state.tokens += int(rec.get("n_tokens") or 0)
-            state.n_lines += 1
             if accumulator is not None:
                 accumulator.add(rec, lineno)
         return state

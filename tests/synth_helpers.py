@@ -10,6 +10,19 @@ from pathlib import Path
 
 from dartmath.stats import query_info_from_jsonl
 
+# A run directory made by dartmath at 84e762b (interrupted; alpaca, uniform k_u=2, max_raw 6),
+# and the settings that resume it (run from inside the copy: its paths are relative).
+OLD_RUN = Path(__file__).parent / "data" / "run_84e762b"
+OLD_RUN_SETTINGS = {
+    "queries.source": "q.jsonl",
+    "run.dir": "run",
+    "prompt.template": "alpaca",
+    "strategy.name": "uniform",
+    "strategy.k_u": 2,
+    "strategy.max_raw": 6,
+    "grader.workers": 1,
+}
+
 
 def synth_cmd(cfg_path: Path, *extra: str) -> list[str]:
     """`dart synth --config CFG --no-progress` as a subprocess command (this interpreter)."""
@@ -26,15 +39,27 @@ def query_info(run_dir: Path) -> dict[str, dict]:
     return {r["query_id"]: r for r in map(json.loads, lines)}
 
 
-def check_pool_consistent(run_dir: Path) -> list[dict]:
-    """No duplicate sample indices, indices dense per query, query-info equals the pool."""
+def check_pool_consistent(run_dir: Path, dense: bool = True) -> list[dict]:
+    """No duplicate sample indices; each query's lines in submission order (`sample_idx`
+    increasing) and, for a run never interrupted (`dense`), with no index skipped; every query
+    that met its target has exactly its first `target` correct responses in submission order:
+    the last line is its target-th correct one. Query-info equals the pool."""
     pool = pool_lines(run_dir)
     per_q = defaultdict(list)
     for r in pool:
-        per_q[r["query_id"]].append(r["sample_idx"])
-    for qid, idxs in per_q.items():
-        assert sorted(idxs) == list(range(len(idxs))), qid
+        per_q[r["query_id"]].append(r)
     info = query_info(run_dir)
+    for qid, lines in per_q.items():
+        idxs = [r["sample_idx"] for r in lines]
+        assert idxs == sorted(set(idxs)), qid
+        if dense:
+            assert idxs == list(range(len(idxs))), qid
+        row = info[qid]
+        if row["stop_reason"] == "target_met":
+            n_correct = sum(r["correct"] for r in lines)
+            assert n_correct >= row["target"], qid
+            if n_correct == row["target"]:  # (more: a Prop2Diff probe, kept whole)
+                assert lines[-1]["correct"], qid
     recomputed = {r["query_id"]: r for r in query_info_from_jsonl(run_dir / "pool.jsonl")}
     for qid, row in info.items():
         if qid in recomputed:

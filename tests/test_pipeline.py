@@ -8,6 +8,8 @@ import asyncio
 import json
 from collections import Counter
 
+import pytest
+
 from dartmath.grading.async_grader import AsyncGrader
 from dartmath.queries import Query
 from dartmath.record import QueryAccumulator, query_info_from_jsonl
@@ -29,7 +31,8 @@ def scripted() -> ScriptedSampler:
     return ScriptedSampler(answer)
 
 
-def test_pipeline_stops_exactly_and_accounts_for_every_sample(tmp_path):
+@pytest.mark.parametrize("stop", ["submission-order", "first-finished"])
+def test_pipeline_stops_exactly_and_accounts_for_every_sample(tmp_path, stop):
     queries = [Query(q, f"question {q}", "7", {"level": 1}) for q in ("easy", "hard", "rare")]
     spec = StrategySpec(name="uniform", k_u=3)
 
@@ -40,7 +43,8 @@ def test_pipeline_stops_exactly_and_accounts_for_every_sample(tmp_path):
         sampler = scripted()
         # a careless sizing policy, so that queries often have more in flight than they need
         policy = SizingPolicy(waste_frac=0.9, z=0.5)
-        sched = Scheduler([q.query_id for q in queries], spec, max_raw=40, policy=policy)
+        ids = [q.query_id for q in queries]
+        sched = Scheduler(ids, spec, max_raw=40, policy=policy, stop=stop)
         checkpoints = []
         pipe = Pipeline(
             queries=queries,
@@ -50,7 +54,6 @@ def test_pipeline_stops_exactly_and_accounts_for_every_sample(tmp_path):
             scheduler=sched,
             store=store,
             accumulator=acc,
-            next_idx={},
             run_fields={"model": "scripted", "prompt_template": "chat"},
             on_checkpoint=lambda p: checkpoints.append(p.totals.pool_lines_written),
         )
@@ -78,11 +81,15 @@ def test_pipeline_stops_exactly_and_accounts_for_every_sample(tmp_path):
     )
     assert totals.pool_lines_written == len(pool)
     assert totals.samples_cancelled + totals.samples_late > 0  # the abort path ran
-    # sample_idx dense per query; query-info (rewritten at the end) agrees with the pool
+    # sample_idx: the submission order. Submission order keeps every sample up to the
+    # target-th correct one and nothing after it: the indices are dense and the last is correct
     for qid in raw:
-        assert sorted(r["sample_idx"] for r in pool if r["query_id"] == qid) == list(
-            range(raw[qid])
-        )
+        lines = [r for r in pool if r["query_id"] == qid]
+        idx = [r["sample_idx"] for r in lines]
+        assert len(set(idx)) == len(idx)
+        if stop == "submission-order":
+            assert idx == list(range(raw[qid]))  # written in submission order, none skipped
+            assert qid == "hard" or lines[-1]["correct"]
     assert checkpoints == [len(pool)]  # the last checkpoint sees every line written
     assert totals.seconds > 0 and totals.ended_at
     assert totals.grader["items"] == len(pool) + totals.samples_late  # every finished sample
@@ -110,7 +117,6 @@ def test_request_cancelled_before_its_first_step_is_accounted(tmp_path):
             scheduler=sched,
             store=store,
             accumulator=QueryAccumulator(store.pool_path),
-            next_idx={},
             run_fields={},
         )
         try:
@@ -124,7 +130,7 @@ def test_request_cancelled_before_its_first_step_is_accounted(tmp_path):
         return pipe, sched
 
     pipe, sched = asyncio.run(main())
-    assert not pipe._tasks and not pipe._unfinished and pipe._in_flight() == 0
+    assert not pipe._tasks and not pipe._blocks and pipe._in_flight() == 0
     assert pipe.totals.samples_cancelled == pipe.totals.samples_started > 0
     assert sched.state("easy").stop_reason is None
     assert sched.next_requests(100)  # the cancelled samples are the scheduler's to plan again

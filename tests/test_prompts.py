@@ -38,32 +38,106 @@ def test_every_template_name_loads_from_a_run_config_and_renders_a_query(name, r
     assert QUERY in text and text != QUERY
 
 
-def test_alpaca_renders_as_dart_math_prompts():
-    # hkust-nlp/dart-math dart_math/utils.py "alpaca", after make_prefix_prompt's rstrip
+def test_alpaca_renders_byte_for_byte_as_dart_math():
+    # hkust-nlp/dart-math dart_math/utils.py@6d06e74 "alpaca"; make_prefix_prompt's .rstrip(" ")
+    # keeps the newline after "### Response:"
     expected = (
         "Below is an instruction that describes a task. Write a response that appropriately "
-        "completes the request.\n\n### Instruction:\nWhat is $2 + 3$?\n\n### Response:"
+        "completes the request.\n\n"
+        "### Instruction:\n"
+        "What is $2 + 3$?"
+        "\n\n### Response:\n"
     )
-    assert get_template("alpaca").render(QUERY) == expected
+    text = get_template("alpaca").render(QUERY)
+    assert text == expected
+    assert text.encode() == expected.encode()
+    assert text.endswith("### Response:\n") and not text.endswith("\n\n")
 
 
-def test_deepseekmath_renders_as_dart_math_synthesis_prompt():
+def test_deepseekmath_renders_byte_for_byte_as_dart_math_synthesis_prompt():
+    # dart_math/utils.py@6d06e74 "deepseekmath": "Assistant: " loses its space to .rstrip(" ")
     expected = (
         "User: What is $2 + 3$?\n"
         "Please reason step by step, and put your final answer within \\boxed{}.\n\n"
         "Assistant:"
     )
-    assert get_template("deepseekmath").render(QUERY) == expected
+    text = get_template("deepseekmath").render(QUERY)
+    assert text == expected
+    assert text.encode() == expected.encode()
 
 
-def test_qwen_boxed_renders_qwen25_math_cot_format():
+def test_qwen_boxed_renders_byte_for_byte_as_qwen25_math_cot():
     expected = (
         "<|im_start|>system\n"
         "Please reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n"
         "<|im_start|>user\nWhat is $2 + 3$?<|im_end|>\n"
         "<|im_start|>assistant\n"
     )
-    assert get_template("qwen-boxed").render(QUERY) == expected
+    text = get_template("qwen-boxed").render(QUERY)
+    assert text == expected
+    assert text.encode() == expected.encode()
+
+
+def _dart_math_full_prompt(parts: dict[str, str], query: str) -> str:
+    """DART-Math's zero-shot prompt rebuilt from its template fields, as make_full_prompt at
+    dart_math/utils.py@6d06e74 joins them (the prefix loses trailing spaces only)."""
+    prefix = (
+        parts["query_prompt"]
+        + query
+        + parts["prompt_after_query"]
+        + parts["resp_prompt"]
+        + parts["prompt_before_resp"]
+    )
+    return parts["sys_prompt"] + prefix.rstrip(" ")
+
+
+# The values of the PROMPT_TEMPLATE_ID2DICT fields at dart_math/utils.py@6d06e74.
+DART_MATH_FIELDS = {
+    "alpaca": {
+        "sys_prompt": "Below is an instruction that describes a task. Write a response that "
+        "appropriately completes the request." + "\n\n",
+        "query_prompt": "### Instruction:" + "\n",
+        "prompt_after_query": "\n\n",
+        "resp_prompt": "### Response:" + "\n",
+        "prompt_before_resp": "",
+    },
+    "deepseekmath": {
+        "sys_prompt": "",
+        "query_prompt": "User:" + " ",
+        "prompt_after_query": "\n"
+        + "Please reason step by step, and put your final answer within \\boxed{}."
+        + "\n\n",
+        "resp_prompt": "Assistant:" + " ",
+        "prompt_before_resp": "",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(DART_MATH_FIELDS))
+@pytest.mark.parametrize("query", [QUERY, "  Find $x$ if $x^2 = 4$.  \n", "Line one.\n\nLine two."])
+def test_dart_math_templates_match_the_source_composition(name, query):
+    parts = DART_MATH_FIELDS[name]
+    assert get_template(name).render(query) == _dart_math_full_prompt(parts, query)
+
+
+def test_stop_strings_are_the_sources():
+    # dart-math pipeline/gen.py@82377fc: [query_prompt.strip(), resp_prompt.strip()]
+    for name, parts in DART_MATH_FIELDS.items():
+        expected = (parts["query_prompt"].strip(), parts["resp_prompt"].strip())
+        assert get_template(name).stop == expected
+    assert get_template("alpaca").stop == ("### Instruction:", "### Response:")
+    assert get_template("deepseekmath").stop == ("User:", "Assistant:")
+    # Qwen2.5-Math evaluation/math_eval.py@ab5097e stop_words
+    assert get_template("qwen-boxed").stop == ("</s>", "<|im_end|>", "<|endoftext|>")
+    assert get_template("chat").stop == ()
+
+
+def test_sources_name_file_and_commit():
+    for name in ("alpaca", "deepseekmath"):
+        source = get_template(name).source
+        assert "dart_math/utils.py@6d06e74" in source and "pipeline/gen.py@82377fc" in source
+    source = get_template("qwen-boxed").source
+    assert "README.md@25a9bc8" in source and "evaluation/math_eval.py@ab5097e" in source
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -26,23 +26,12 @@ from dartmath.queries import (  # noqa: E402
     load_queries,
     math_reference,
 )
+from input_files import write_jsonl, write_parquet
 
 DATA = Path(__file__).parent / "data"
 MATH_DIR = DATA / "queries" / "MATH"
 QUERY_INFO = DATA / "queries" / "math_query_info.jsonl"
 SAMPLE = Path(__file__).parent.parent / "data" / "sample_queries.jsonl"
-
-
-def write_jsonl(path: Path, records: list) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
-
-
-def write_parquet(path: Path, records: list[dict]) -> Path:
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
-    pq.write_table(pa.Table.from_pylist(records), path)
-    return path
 
 
 def problems_of(exc: pytest.ExceptionInfo) -> list[str]:
@@ -64,14 +53,14 @@ def test_jsonl_default_fields(tmp_path: Path) -> None:
     qs = load_queries(write_jsonl(tmp_path / "q.jsonl", RECS))
     assert qs == [
         Query("a", "What is 1 + 1?", "2", {"level": 1}),
-        Query("b", "What is 2 + 2?", "4", {"level": 2, "source": "mine"}),
+        Query("b", "What is 2 + 2?", "4", {"level": 2, "input_source": "mine"}),
     ]
-    assert qs[1].record() == {
+    assert qs[1].record() == {  # an input `source` is kept as `input_source`
         "query_id": "b",
         "query": "What is 2 + 2?",
         "gt_ans": "4",
         "level": 2,
-        "source": "mine",
+        "input_source": "mine",
     }
 
 

@@ -211,8 +211,6 @@ def test_constructor_validation() -> None:
         Scheduler(["a"], UNIFORM(2), max_raw=5, budget=0)
     with pytest.raises(ValueError, match="max_n_per_request"):
         Scheduler(["a"], UNIFORM(2), max_raw=5, max_n_per_request=0)
-    with pytest.raises(ValueError, match="either a prior or n_probe"):
-        Scheduler(["a"], StrategySpec.prop2diff(4, n_probe=2), max_raw=9, prior={"a": 0.5})
     with pytest.raises(ValueError, match="needs a difficulty"):
         Scheduler(["a"], StrategySpec.prop2diff(4), max_raw=9)
     with pytest.raises(ValueError, match=r"max_raw \(3\) must be >= n_probe \(4\)"):
@@ -678,3 +676,150 @@ def test_many_queries_run_fast() -> None:
     loop = FakeLoop(sched, hashed_verdicts(rates), capacity=64, check=False)
     loop.run()
     assert sched.stop_counts["max_raw"] >= n // 10  # the p = 0 tenth
+
+
+# --------------------------------------------------------------------------------------------
+# Stop rules with sample indices (on_graded / on_lost)
+
+
+class IndexedLoop:
+    """Drives a Scheduler by sample index, like the pipeline: samples finish in random order,
+    some are lost; the verdict of sample i of a query is fixed. Records what each query wrote."""
+
+    def __init__(
+        self,
+        sched: Scheduler,
+        verdict: Verdict,
+        *,
+        capacity: int = 24,
+        seed: int = 0,
+        lose: float = 0.0,
+    ) -> None:
+        self.sched, self.verdict, self.capacity = sched, verdict, capacity
+        self.rng, self.lose = random.Random(seed), lose
+        self.pending: list[tuple[str, int]] = []
+        self.written: dict[str, list[int]] = {}
+        self.lost: dict[str, set[int]] = {}
+        self.discarded: dict[str, list[int]] = {}
+
+    def settle(self, events) -> None:
+        for ev in events:
+            self.written.setdefault(ev.query_id, []).extend(ev.write)
+            self.discarded.setdefault(ev.query_id, []).extend(ev.discard)
+            cut = None if ev.stopped else ev.cutoff
+            if ev.stopped or cut is not None:  # abort (whole query, or the samples above cut)
+                gone = [
+                    (q, i) for q, i in self.pending if q == ev.query_id and (cut is None or i > cut)
+                ]
+                self.pending = [p for p in self.pending if p not in gone]
+                if gone:
+                    self.settle(self.sched.on_lost(ev.query_id, [i for _, i in gone]))
+
+    def run(self, max_steps: int = 100_000) -> None:
+        for _ in range(max_steps):
+            free = self.capacity - len(self.pending)
+            for qid, first, n in self.sched.next_blocks(free):
+                self.pending.extend((qid, first + k) for k in range(n))
+            if not self.pending:
+                assert self.sched.done
+                return
+            qid, idx = self.pending.pop(self.rng.randrange(len(self.pending)))
+            if self.rng.random() < self.lose:
+                self.lost.setdefault(qid, set()).add(idx)
+                self.settle(self.sched.on_lost(qid, [idx]))
+            else:
+                self.settle(self.sched.on_graded(qid, idx, self.verdict(qid, idx)))
+            t = self.sched.totals
+            assert (
+                t.started == t.graded + t.cancelled + t.aborted + t.discarded + t.held + t.inflight
+            )
+        raise AssertionError("did not finish")
+
+
+@pytest.mark.parametrize("lose", [0.0, 0.1])
+@pytest.mark.parametrize("seed", range(4))
+def test_submission_order_keeps_exactly_the_first_k_correct_in_submission_order(seed, lose):
+    rates = {f"q{i}": r for i, r in enumerate([0.9, 0.5, 0.3, 0.1, 0.6, 0.05])}
+    verdict = hashed_verdicts(rates, seed)
+    sched = Scheduler(list(rates), UNIFORM(4), max_raw=400)
+    loop = IndexedLoop(sched, verdict, seed=seed, lose=lose)
+    loop.run()
+    for st in sched.states():
+        qid = st.query_id
+        written = loop.written.get(qid, [])
+        assert written == sorted(written)  # counted in index order
+        lost = loop.lost.get(qid, set())
+        # every sample up to the last written one was written or lost, none skipped
+        assert set(written) | {i for i in lost if i < max(written)} == set(range(max(written) + 1))
+        n_correct = sum(verdict(qid, i) for i in written)
+        assert n_correct == st.correct
+        if st.stop_reason == "target_met":
+            assert n_correct == st.target == 4
+            assert verdict(qid, written[-1])  # stops on the target-th correct one
+        assert st.held == 0 and not st.resolved
+
+
+def test_a_late_earlier_sample_decides_and_later_ones_are_cut_off() -> None:
+    sched = Scheduler(["a"], UNIFORM(1), max_raw=1000, stop="submission-order")
+    sched.restore("a", [False] * 200)  # a low pass rate: several samples in flight at once
+    [(qid, first, n)] = sched.next_blocks(100)
+    assert (qid, first) == ("a", 200) and n >= 3
+    [ev] = sched.on_graded("a", 202, True)  # held: 200 and 201 are still running
+    assert (ev.write, ev.stopped, ev.cutoff) == ([], False, 202)
+    assert sched.next_blocks(100) == []  # decided: nothing more starts
+    [ev] = sched.on_graded("a", 201, True)  # an earlier correct one: the cutoff moves down
+    assert (ev.write, ev.discard, ev.cutoff) == ([], [202], 201)
+    [ev] = sched.on_graded("a", 200, False)
+    assert (ev.write, ev.stopped) == ([200, 201], True)
+    st = sched.state("a")
+    assert (st.raw, st.correct, st.stop_reason, st.discarded) == (202, 1, "target_met", 1)
+    assert st.aborted == n - 3  # the samples above the cutoff still in flight
+
+
+def test_first_finished_counts_samples_as_they_finish() -> None:
+    sched = Scheduler(["a"], UNIFORM(1), max_raw=1000, stop="first-finished")
+    sched.restore("a", [False] * 200)
+    [(_, _, n)] = sched.next_blocks(100)
+    [ev] = sched.on_graded("a", 202, True)
+    assert (ev.write, ev.stopped) == ([202], True)
+    assert sched.state("a").aborted == n - 1
+    assert sched.on_graded("a", 200, True)[0].discard == [200]
+
+
+def test_a_lost_earlier_sample_releases_the_held_ones() -> None:
+    sched = Scheduler(["a"], UNIFORM(2), max_raw=100)
+    sched.restore("a", [False] * 12, next_index=20)  # gaps in an older pool: indices go on
+    assert sched.next_blocks(100)[0][:2] == ("a", 20)
+    assert sched.on_graded("a", 21, True) == []  # held, nothing settled
+    [ev] = sched.on_lost("a", [20])
+    assert ev.write == [21] and sched.state("a").correct == 1
+
+
+def test_probe_completion_stops_other_queries_and_reports_them() -> None:
+    # b meets its lower bound (1) with a held sample beyond; a's probe makes targets final
+    spec = StrategySpec.prop2diff(2, n_probe=2)
+    sched = Scheduler(["a", "b"], spec, max_raw=100)
+    blocks = {q: (first, n) for q, first, n in sched.next_blocks(100)}
+    assert blocks == {"a": (0, 2), "b": (0, 2)}
+    sched.on_graded("b", 0, True)
+    sched.on_graded("b", 1, True)  # b: probe 2/2, f 0 -> final target 1, already met... later
+    sched.on_graded("a", 0, False)
+    events = sched.on_graded("a", 1, False)  # a: f 1; every target is final now
+    by_q = {ev.query_id: ev for ev in events}
+    assert by_q["b"].stopped and sched.state("b").stop_reason == "target_met"
+    assert sched.state("a").target == 2
+
+
+def test_unknown_stop_rule() -> None:
+    with pytest.raises(ValueError, match="stop must be one of"):
+        Scheduler(["a"], UNIFORM(1), max_raw=5, stop="fastest")
+
+
+def test_reports_for_samples_not_in_flight_are_refused() -> None:
+    sched = Scheduler(["a"], UNIFORM(2), max_raw=10)
+    sched.next_blocks(10)
+    with pytest.raises(ValueError, match="sample 7 is not in flight"):
+        sched.on_graded("a", 7, True)
+    sched.on_graded("a", 0, False)
+    with pytest.raises(ValueError, match="sample 0 is not in flight"):
+        sched.on_graded("a", 0, False)

@@ -108,9 +108,17 @@ def test_backend_is_not_part_of_a_runs_meaning():
     assert meaning_diff(a, b) == []
 
 
-@pytest.mark.parametrize(
-    "name", ["gpu-node-8x.yaml", "multi-node-ray.yaml", "fleet-servers.yaml", "cpu-demo.yaml"]
-)
+SHIPPED = [
+    "dart-math-hard.yaml",
+    "dart-math-uniform.yaml",
+    "gpu-node-8x.yaml",
+    "multi-node-ray.yaml",
+    "fleet-servers.yaml",
+    "cpu-demo.yaml",
+]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_example_configs_load_and_their_engine_options_are_vllms(name, tmp_path):
     """Every `engine:` key of the shipped configs is an AsyncEngineArgs field (real vLLM
     class, no engine started): the parallelism options pass through as written. The model
@@ -155,13 +163,41 @@ def test_strategy_chosen_on_the_command_line_sets_the_file_s_other_keys_aside():
         ({"strategy.name": "uniform", "strategy.k_u": 2}, "needs max_raw or budget"),
         ({"strategy.k_p": 2, "strategy.max_raw": 9}, "needs a difficulty"),
         ({"strategy.k_p": 2, "strategy.n_probe": 9, "strategy.max_raw": 4}, "max_raw (4)"),
-        (
-            {"strategy.k_p": 2, "strategy.n_probe": 2, "strategy.difficulty_from": "p.jsonl"}
-            | {"strategy.max_raw": 9},
-            "either a prior or n_probe",
-        ),
     ],
 )
 def test_a_strategy_that_could_never_end_is_refused_when_the_config_loads(strategy, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):
         load_config(None, {"queries.source": "q.jsonl", "run.dir": "r", **strategy})
+
+
+def test_the_dart_math_configs_run_both_sets_uncapped_as_released():
+    """DART-Math-Hard and -Uniform: one run over MATH and GSM8K-fix, no per-query cap (a run
+    budget instead), the first k correct in submission order; Hard reads both published priors.
+    The node/cluster/fleet variants of Hard have the same meaning, so a run resumes under any."""
+    root = Path(__file__).resolve().parents[1] / "configs"
+    hard = load_config(root / "dart-math-hard.yaml")
+    uniform = load_config(root / "dart-math-uniform.yaml")
+    for cfg in (hard, uniform):
+        sources = [(q.name, q.source, q.preset, q.split) for q in cfg.query_sources()]
+        assert sources == [
+            ("math", "data/MATH/train", "math", None),
+            ("gsm8k", "hkust-nlp/gsm8k-fix", None, "train"),
+        ]
+        assert cfg.strategy.max_raw is None and cfg.strategy.budget is not None
+        assert cfg.run.stop == "submission-order"
+        assert cfg.prompt.template == "deepseekmath"
+        assert (cfg.sampling.temperature, cfg.sampling.top_p, cfg.sampling.max_tokens) == (
+            1.6,
+            0.95,
+            2048,
+        )
+    assert (uniform.strategy.name, uniform.strategy.k_u) == ("uniform", 40)
+    assert (hard.strategy.name, hard.strategy.k_p) == ("prop2diff", 192)
+    assert hard.strategy.difficulty_sources() == [
+        "hkust-nlp/dart-math-pool-math-query-info",
+        "hkust-nlp/dart-math-pool-gsm8k-query-info",
+    ]
+    for name in ("gpu-node-8x.yaml", "multi-node-ray.yaml", "fleet-servers.yaml"):
+        other = load_config(root / name)
+        assert meaning_diff(hard.to_dict(), other.to_dict()) == [], name
+        assert other.run.dir == hard.run.dir

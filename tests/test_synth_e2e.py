@@ -214,7 +214,9 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert "(resumed)" in done.stdout
     after = pool_path.read_bytes()
     assert after.startswith(whole)  # every line written before the kill is still there
-    pool = check_pool_consistent(run_dir)
+    # samples in flight or graded-not-written at the kill are gaps in sample_idx; the rule
+    # stays exact: each query that met its target ends on its 3rd correct in submission order
+    pool = check_pool_consistent(run_dir, dense=False)
     info = query_info(run_dir)
     for qid, *_ in QUERIES:
         n_correct = sum(r["correct"] for r in pool if r["query_id"] == qid)
@@ -307,7 +309,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
     assert "Resume with: dart synth --config" in err
     assert "Traceback" not in err
-    pool = check_pool_consistent(run_dir)  # query-info was written and matches the pool
+    pool = check_pool_consistent(run_dir, dense=False)  # query-info written, matches the pool
     assert pool and pool_path.read_bytes().endswith(b"\n")
     summary = json.loads((run_dir / "run_summary.json").read_text())
     assert summary["sessions"][-1]["outcome"] == "interrupted"

@@ -117,7 +117,8 @@ def grade(
     help="How many per-query rows to print (hardest first); 0 for all.",
 )
 def stats(path: str, as_json: bool, plot_path: str | None, top: int) -> None:
-    """Per-query raw/correct counts and pass rates of a pool file or run directory."""
+    """Per-query raw/correct counts and pass rates of a pool file or run directory; per source
+    when there are several, and (run directory) the queries a cap cut short."""
     from dartmath import stats as stats_mod
 
     try:
@@ -148,7 +149,6 @@ _SYNTH_SHORTCUTS = {
     "n_vrt": "strategy.n_vrt",
     "max_raw": "strategy.max_raw",
     "budget": "strategy.budget",
-    "difficulty_from": "strategy.difficulty_from",
     "template": "prompt.template",
     "limit": "queries.limit",
     "backend": "backend.name",
@@ -172,7 +172,13 @@ _SYNTH_SHORTCUTS = {
 @click.option("--k-u", type=int, help="Uniform: correct responses per query.")
 @click.option("--k-p", type=int, help="Prop2Diff: target of the hardest queries.")
 @click.option("--n-probe", type=int, help="Prop2Diff: probe samples per query.")
-@click.option("--difficulty-from", help="Prop2Diff: query-info file or dataset with pass_rate.")
+@click.option(
+    "--difficulty-from",
+    "difficulty_from",
+    multiple=True,
+    metavar="PRIOR",
+    help="Prop2Diff: a query-info file or dataset with pass_rate (repeatable: several priors).",
+)
 @click.option("--n-vrt", type=int, help="VRT: raw samples per query.")
 @click.option("--max-raw", type=int, help="Per-query cap on raw samples.")
 @click.option("--budget", type=int, help="Global cap on raw samples.")
@@ -205,6 +211,7 @@ _SYNTH_SHORTCUTS = {
 def synth(
     config_path: str | None,
     endpoints: tuple[str, ...],
+    difficulty_from: tuple[str, ...],
     overrides: tuple[str, ...],
     force: bool,
     no_progress: bool,
@@ -222,6 +229,10 @@ def synth(
                 values[_SYNTH_SHORTCUTS[name]] = value
         if endpoints:
             values["backend.endpoints"] = list(endpoints)
+        if difficulty_from:  # one prior stays a string, as every earlier version wrote it
+            values["strategy.difficulty_from"] = (
+                difficulty_from[0] if len(difficulty_from) == 1 else list(difficulty_from)
+            )
         for text in overrides:
             key, value = parse_override(text)
             values[key] = value
@@ -235,7 +246,12 @@ def synth(
     from dartmath.synth.run import run_synth
 
     try:
-        outcome = run_synth(cfg, force=force, progress=not no_progress)
+        outcome = run_synth(
+            cfg,
+            force=force,
+            progress=not no_progress,
+            note=lambda text: click.echo(f"dart synth: note: {text}", err=True),
+        )
     except DartError as e:
         if e.exit_code == EXIT_FAILURE:  # failed while running: what is written is kept
             _fail(

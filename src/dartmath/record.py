@@ -2,16 +2,21 @@
 checked, and how pool lines add up per query.
 
 A pool line (one graded response) holds, in this order: `query_id`, `sample_idx`, `query`,
-`gt_ans`, the query's metadata, `resp`, `ans`, `correct`, `grade_error` (only when there is
-one), `finish_reason`, `n_tokens`, then the run's own fields (`model`, `prompt_template`).
+`gt_ans`, `source` (the name of the query's source in the run config; pools written before it
+existed have none), the query's metadata, `resp`, `ans`, `correct`, `grade_error` (only when
+there is one), `finish_reason`, `n_tokens`, then the run's own fields (`model`,
+`prompt_template`). An input field called `source` (NuminaMath has one) is metadata kept as
+`input_source`.
 
 A query-info row has the names of the published DART-Math query-info datasets
 (`hkust-nlp/dart-math-pool-math-query-info`, `hkust-nlp/dart-math-pool-gsm8k-query-info`:
 `query_id`, `tot_n_samples`, `tot_n_corrects`, `pass_rate`, `pass_rate_bernoulli_std`), so that
 one of those files can serve as the difficulty prior of a Prop2Diff run and ours can be compared
 with theirs. We add `query` and `gt_ans` (theirs key queries by `query_id` only), the query's
-metadata, two counts of our own (`n_no_answer`, `n_grade_errors`) and, in a run directory,
-the query's `target` and `stop_reason`.
+`source` when the pool has it, metadata, two counts of our own (`n_no_answer`,
+`n_grade_errors`) and, in a run directory, the query's `target`, `stop_reason` and `short_by`:
+how many of what its target counts (correct responses; raw samples for vrt) it lacks, 0 once
+met, None while its target is unknown.
 
 `pass_rate_bernoulli_std`: the dataset cards list the column but do not define it. We store the
 standard error of the pass rate, `sqrt(p * (1 - p) / n)` with `p = tot_n_corrects / tot_n_samples`
@@ -62,6 +67,10 @@ PER_RESPONSE_FIELDS = frozenset(
     }
 )
 HEAD_FIELDS = ("query_id", "query", "gt_ans")
+# The name of a query's source (right after the head fields), and where an input's own
+# `source` field goes.
+SOURCE = "source"
+INPUT_SOURCE = "input_source"
 COUNT_FIELDS = (
     "tot_n_samples",
     "tot_n_corrects",
@@ -71,11 +80,15 @@ COUNT_FIELDS = (
     "n_grade_errors",
 )
 # What a run directory's query-info adds, and per-query columns of the published query-info.
-RUN_FIELDS = ("target", "stop_reason")
+RUN_FIELDS = ("target", "stop_reason", "short_by")
 PUBLISHED_FIELDS = ("n_samples_list", "n_corrects_list")
-# Never a query's metadata: what describes responses, counts or a run.
-NOT_METADATA = (PER_RESPONSE_FIELDS | set(HEAD_FIELDS) | set(COUNT_FIELDS) | set(RUN_FIELDS)) | set(
-    PUBLISHED_FIELDS
+# Never a query's metadata: what describes responses, counts or a run, and the source's name.
+NOT_METADATA = (
+    PER_RESPONSE_FIELDS
+    | {*HEAD_FIELDS, SOURCE}
+    | set(COUNT_FIELDS)
+    | set(RUN_FIELDS)
+    | set(PUBLISHED_FIELDS)
 )
 
 
@@ -93,6 +106,8 @@ def pool_record(
         "query": query.query,
         "gt_ans": query.gt_ans,
     }
+    if query.source is not None:
+        rec[SOURCE] = query.source
     rec.update((k, v) for k, v in query.meta.items() if k not in NOT_METADATA)
     rec["resp"] = completion.text
     rec["ans"] = verdict.ans
@@ -238,6 +253,8 @@ class QueryAccumulator:
             self._queries[key] = counts
         else:
             self._check_same_query(counts, rec, lineno)
+            if SOURCE not in counts.head and rec.get(SOURCE) is not None:
+                counts.head = with_source(counts.head, rec[SOURCE])  # older lines had none
         counts.n_samples += 1
         counts.n_corrects += correct
         grade_error = rec.get("grade_error")
@@ -251,13 +268,26 @@ class QueryAccumulator:
         """Query-info rows, one per query, in first-seen order."""
         return [counts.row() for counts in self._queries.values()]
 
-    def run_row(self, query: Query, target: int | None, stop_reason: str | None) -> dict:
+    def run_row(
+        self,
+        query: Query,
+        target: int | None,
+        stop_reason: str | None,
+        counts_correct: bool = True,
+    ) -> dict[str, Any]:
         """The row of a run directory's query-info: the query's counts (zero when it has no
-        response yet), its target and its stop reason."""
+        response yet), its `source` as the run names it, its target, its stop reason and
+        `short_by` (see the module docstring; `counts_correct` False for vrt targets)."""
         counts = self._queries.get(("id", query.query_id))
-        row = counts.row() if counts is not None else unsampled_row(query)
+        if counts is None:
+            row = unsampled_row(query)
+        else:
+            row = counts.row()
+            if query.source is not None:  # also when pool lines predate `source`
+                row = with_source(row, query.source)
         row["target"] = target
         row["stop_reason"] = stop_reason
+        row["short_by"] = short_by(target, row, counts_correct)
         return row
 
     def _key(self, rec: dict[str, Any], lineno: int | None) -> tuple[str, str]:
@@ -291,8 +321,27 @@ class QueryAccumulator:
                 )
 
 
+def short_by(target: int | None, row: Mapping[str, Any], counts_correct: bool = True) -> int | None:
+    """How many correct responses (raw samples when not `counts_correct`) a query-info row
+    lacks against `target`: 0 once met, None when the target is unknown."""
+    if target is None:
+        return None
+    have = row["tot_n_corrects"] if counts_correct else row["tot_n_samples"]
+    return max(0, target - have)
+
+
+def with_source(row: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """`row` with `source` set, placed right after the head fields."""
+    out = {name: row[name] for name in HEAD_FIELDS if name in row}
+    out[SOURCE] = source
+    out.update((k, v) for k, v in row.items() if k not in out)
+    return out
+
+
 def _head(rec: dict[str, Any]) -> dict[str, Any]:
     head = {name: rec.get(name) for name in HEAD_FIELDS}
+    if rec.get(SOURCE) is not None:
+        head[SOURCE] = rec[SOURCE]
     head.update((k, v) for k, v in rec.items() if k not in NOT_METADATA)
     return head
 

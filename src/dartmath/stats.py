@@ -1,6 +1,12 @@
 """`dart stats`: per-query raw/correct counts and pass rates of a graded pool, a whole-pool
 summary, and the table and JSON it prints. The rows are query-info rows (`dartmath.record`),
 always recomputed from the pool itself.
+
+A pool of several sources (the `source` of its lines) is also summed up per source. A run
+directory's `query_info.jsonl` adds what the pool cannot say: each query's `target` and
+`stop_reason`, and so how many queries a cap (`max_raw`, `budget`) cut short and how far from
+their targets (`short_by`, recomputed from the pool's counts). A missing or unusable
+query-info file leaves those figures out, with a note.
 """
 
 from __future__ import annotations
@@ -8,13 +14,21 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dartmath.errors import InputError
-from dartmath.record import query_info_from_jsonl
+import yaml
+
+from dartmath.errors import DartError, InputError
+from dartmath.io.jsonl import iter_jsonl
+from dartmath.record import SOURCE, query_id_of, query_info_from_jsonl, short_by, with_source
+from dartmath.synth.store import CONFIG, QUERY_INFO
+from dartmath.synth.strategies import STOP_BUDGET, STOP_MAX_RAW
+
+# The stop reasons of a cap: the query stopped before its target.
+CAPS = (STOP_MAX_RAW, STOP_BUDGET)
 
 QUANTILES = (
     ("min", 0.0),
@@ -39,14 +53,9 @@ def quantile(sorted_vals: Sequence[float], q: float) -> float:
 
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Whole-pool counts and the distribution of per-query pass rates."""
-    responses = sum(r["tot_n_samples"] for r in rows)
-    correct = sum(r["tot_n_corrects"] for r in rows)
     rates = sorted(r["pass_rate"] for r in rows)
     return {
-        "queries": len(rows),
-        "responses": responses,
-        "correct": correct,
-        "pass_rate": correct / responses if responses else None,
+        **source_counts(rows),
         "unsolved_queries": sum(1 for r in rows if r["tot_n_corrects"] == 0),
         "all_correct_queries": sum(1 for r in rows if r["tot_n_corrects"] == r["tot_n_samples"]),
         "no_answer_responses": sum(r["n_no_answer"] for r in rows),
@@ -56,6 +65,57 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "mean": sum(rates) / len(rates) if rates else None,
         },
     }
+
+
+def by_source(rows: Sequence[dict[str, Any]]) -> dict[str | None, list[dict[str, Any]]]:
+    """Rows grouped by their `source` (None for rows without one), in first-seen order."""
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r.get(SOURCE), []).append(r)
+    return groups
+
+
+def source_counts(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Queries, responses, correct responses and overall pass rate of some rows."""
+    responses = sum(r["tot_n_samples"] for r in rows)
+    correct = sum(r["tot_n_corrects"] for r in rows)
+    return {
+        "queries": len(rows),
+        "responses": responses,
+        "correct": correct,
+        "pass_rate": correct / responses if responses else None,
+    }
+
+
+def cut_short(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per cap (`max_raw`, `budget`), the queries it stopped (`stop_reason`) and how far they
+    are from their targets: `short_by` summed and its max (queries whose target was never
+    known count as queries only)."""
+    gaps: dict[str, list[int | None]] = {reason: [] for reason in CAPS}
+    for r in rows:
+        if r.get("stop_reason") in gaps:
+            gaps[r["stop_reason"]].append(r.get("short_by"))
+    out = {}
+    for reason, values in gaps.items():
+        known = [v for v in values if v is not None]
+        out[reason] = {
+            "queries": len(values),
+            "short_by": sum(known),
+            "max_short_by": max(known, default=0),
+        }
+    return out
+
+
+def format_cut_short(caps: Mapping[str, Mapping[str, int]]) -> str:
+    """`3 queries (max_raw 2, budget 1), 7 responses short of targets (max 3)`, or `none`."""
+    n = sum(c["queries"] for c in caps.values())
+    if n == 0:
+        return "none"
+    parts = ", ".join(f"{reason} {c['queries']}" for reason, c in caps.items())
+    missing = sum(c["short_by"] for c in caps.values())
+    worst = max(c["max_short_by"] for c in caps.values())
+    noun = "query" if n == 1 else "queries"
+    return f"{n} {noun} ({parts}), {missing} responses short of targets (max {worst})"
 
 
 def hardest_first(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,15 +140,40 @@ class Report:
     queries: list[dict[str, Any]]
     summary: dict[str, Any]
     source: str = ""
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_rows(cls, rows: list[dict[str, Any]], source: str = "") -> Report:
-        """Build a report (summary included) from query-info rows."""
-        return cls(queries=rows, summary=summarize(rows), source=source)
+    def from_rows(
+        cls,
+        rows: list[dict[str, Any]],
+        source: str = "",
+        run_rows: list[dict[str, Any]] | None = None,
+        notes: Sequence[str] = (),
+    ) -> Report:
+        """Build a report (summary included) from query-info rows. `run_rows`, a run
+        directory's rows of every query (`stop_reason`, `short_by`, `source`), add the queries
+        cut short by a cap (`cut_short`). With more than one source the summary has
+        `by_source`: one entry per source (None: rows without one), in first-seen order."""
+        summary = summarize(rows)
+        pool_groups = by_source(rows)
+        run_groups = by_source(run_rows or [])
+        if run_rows is not None:
+            summary["cut_short"] = cut_short(run_rows)
+        names = list(dict.fromkeys([*pool_groups, *run_groups]))
+        if len(names) > 1:
+            summary["by_source"] = []
+            for name in names:
+                entry = {SOURCE: name, **source_counts(pool_groups.get(name, []))}
+                if run_rows is not None:
+                    entry["cut_short"] = cut_short(run_groups.get(name, []))
+                summary["by_source"].append(entry)
+        return cls(queries=rows, summary=summary, source=source, notes=list(notes))
 
     def to_json(self) -> str:
-        """The summary and every per-query row, as one JSON document."""
+        """The summary, notes and every per-query row, as one JSON document."""
         doc = {"source": self.source, "summary": self.summary, "queries": self.queries}
+        if self.notes:
+            doc["notes"] = self.notes
         return json.dumps(doc, indent=2, ensure_ascii=False)
 
     def format(self, top: int = 20) -> str:
@@ -113,7 +198,40 @@ class Report:
             "                       "
             + "  ".join(f"{name} {_fmt_rate(qpr[name])}" for name, _ in QUANTILES[4:])
             + f"  mean {_fmt_rate(qpr['mean'])}",
+            *(
+                [f"  cut short by a cap   {format_cut_short(s['cut_short'])}"]
+                if "cut_short" in s
+                else []
+            ),
+            *self._source_lines(),
+            *(f"  note: {note}" for note in self.notes),
         ]
+
+    def _source_lines(self) -> list[str]:
+        """The per-source table, when the pool has more than one source."""
+        entries = self.summary.get("by_source")
+        if not entries:
+            return []
+        names = [_one_line(e[SOURCE] if e[SOURCE] is not None else "-", 30) for e in entries]
+        w = max(len("source"), *(len(n) for n in names))
+        caps = "cut_short" in entries[0]
+        head = (
+            f"  {'source':<{w}}  {'queries':>8}  {'responses':>9}  {'correct':>8}  {'pass rate':>9}"
+        )
+        if caps:
+            head += "".join(f"  {reason:>8}" for reason in CAPS) + f"  {'short by':>8}"
+        lines = ["", "by source:", head]
+        for name, e in zip(names, entries, strict=True):
+            line = (
+                f"  {name:<{w}}  {e['queries']:>8}  {e['responses']:>9}  {e['correct']:>8}  "
+                f"{_fmt_rate(e['pass_rate']):>9}"
+            )
+            if caps:
+                c = e["cut_short"]
+                line += "".join(f"  {c[reason]['queries']:>8}" for reason in CAPS)
+                line += f"  {sum(x['short_by'] for x in c.values()):>8}"
+            lines.append(line)
+        return lines
 
     def _table_lines(self, top: int) -> list[str]:
         if not self.queries:
@@ -154,10 +272,95 @@ def pool_path(path: str | os.PathLike) -> Path:
 
 
 def load_report(path: str | os.PathLike) -> Report:
-    """Report on a pool file or run directory, always recomputed from the pool itself.
+    """Report on a pool file or run directory, its counts always recomputed from the pool.
 
-    A run directory's `query_info.jsonl` is ignored: `pool.jsonl` is the truth, and the
-    query-info file may be stale after a crash.
+    In a run directory, `query_info.jsonl` gives each query's `target` and `stop_reason` (and
+    the config's strategy whether targets count correct responses or raw samples); `short_by`
+    is recomputed from the pool's counts, since the query-info file may be stale after a
+    crash. The pool's rows get `target`, `stop_reason` and `short_by`, and the run's `source`.
     """
     pool = pool_path(path)
-    return Report.from_rows(query_info_from_jsonl(pool), source=str(pool))
+    rows = query_info_from_jsonl(pool)
+    if not Path(path).is_dir():
+        return Report.from_rows(rows, source=str(pool))
+    notes: list[str] = []
+    run_rows = _run_rows(Path(path), rows, notes)
+    return Report.from_rows(rows, str(pool), run_rows, notes)
+
+
+def _run_rows(
+    run_dir: Path, rows: list[dict[str, Any]], notes: list[str]
+) -> list[dict[str, Any]] | None:
+    """Every query of the run: its query-info row's `query_id`, `source`, `target` and
+    `stop_reason`, with the pool's counts and `short_by`; the pool's `rows` get the same run
+    fields. None, with a note, when `query_info.jsonl` or `config.yaml` cannot be used."""
+    info_path = run_dir / QUERY_INFO
+    if not info_path.is_file():
+        notes.append(f"no {info_path}: queries cut short by a cap are not known")
+        return None
+    try:
+        counts_correct = _counts_correct(run_dir / CONFIG)
+        info = [_run_fields(rec, info_path, lineno) for lineno, rec in iter_jsonl(info_path)]
+    except DartError as e:
+        notes.append(f"{e}: queries cut short by a cap are not known")
+        return None
+    pool = {str(r["query_id"]): i for i, r in enumerate(rows) if r["query_id"] is not None}
+    run_rows, stale = [], 0
+    for qid, fields, recorded in info:
+        i = pool.get(qid)
+        counts = rows[i] if i is not None else {"tot_n_samples": 0, "tot_n_corrects": 0}
+        stale += recorded is not None and recorded != counts["tot_n_samples"]
+        row = {"query_id": qid, **fields, "tot_n_samples": counts["tot_n_samples"]}
+        row["tot_n_corrects"] = counts["tot_n_corrects"]
+        row["short_by"] = short_by(fields["target"], row, counts_correct)
+        if row[SOURCE] is None and i is not None:
+            row[SOURCE] = rows[i].get(SOURCE)
+        run_rows.append(row)
+        if i is not None:
+            if row[SOURCE] is not None:
+                rows[i] = with_source(rows[i], row[SOURCE])
+            rows[i].update((k, row[k]) for k in ("target", "stop_reason", "short_by"))
+    if stale:
+        notes.append(
+            f"{info_path} is older than the pool for {stale} queries (a session was killed or "
+            "is running): their stop reasons are as of its last checkpoint"
+        )
+    missing = len(pool.keys() - {qid for qid, _, _ in info})
+    if missing:
+        notes.append(f"{missing} queries of the pool are not in {info_path}")
+    return run_rows
+
+
+def _run_fields(
+    rec: dict[str, Any], path: Path, lineno: int
+) -> tuple[str, dict[str, Any], int | None]:
+    """(query_id, {source, target, stop_reason}, tot_n_samples as recorded) of a query-info
+    row; InputError naming the line and field when one is unusable."""
+    qid = query_id_of(rec, path, lineno)
+    target = rec.get("target")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
+        raise InputError(path, lineno, f"expected an integer or null, got {target!r}", "target")
+    reason = rec.get("stop_reason")
+    if reason is not None and not isinstance(reason, str):
+        raise InputError(path, lineno, f"expected a string or null, got {reason!r}", "stop_reason")
+    source = rec.get(SOURCE)
+    if source is not None and not isinstance(source, str):
+        raise InputError(path, lineno, f"expected a string or null, got {source!r}", SOURCE)
+    recorded = rec.get("tot_n_samples")
+    fields = {SOURCE: source, "target": target, "stop_reason": reason}
+    return qid, fields, recorded if isinstance(recorded, int) else None
+
+
+def _counts_correct(config_path: Path) -> bool:
+    """Whether the run's targets count correct responses (every strategy but vrt), from its
+    `config.yaml`; InputError when that cannot be read."""
+    try:
+        cfg = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(config_path, None, f"cannot read it ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise InputError(config_path, None, f"not valid YAML ({e})") from None
+    strategy = cfg.get("strategy") if isinstance(cfg, dict) else None
+    if not isinstance(strategy, dict) or not isinstance(strategy.get("name"), str):
+        raise InputError(config_path, None, "no strategy name", "strategy.name")
+    return strategy["name"] != "vrt"

@@ -9,17 +9,20 @@ ever dropped silently.
 files gives each problem its path (`MATH/train/algebra/1.json`), and any other query gets
 `q-` + the first 16 hex digits of the SHA-256 of its text (whitespace runs collapsed, ends
 stripped): the same text gets the same id in every run and any order, so a resumed run or a
-prior file still matches.
+prior file still matches. Over several sources (`load_query_sources`) an id found in more than
+one of them becomes `<name>:<id>` in each; every other id stays as it is.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dartmath.errors import InputError
@@ -27,7 +30,7 @@ from dartmath.io.jsonl import json_type
 from dartmath.queries.presets import PRESETS, Preset, hint
 from dartmath.queries.problems import Problem, Problems
 from dartmath.queries.sources import iter_source
-from dartmath.record import NOT_METADATA
+from dartmath.record import INPUT_SOURCE, NOT_METADATA, SOURCE
 
 OUR_NAMES = ("query", "gt_ans", "query_id")
 # Fields of the default mapping that may stand in for ours when ours is absent, one at a time.
@@ -41,19 +44,32 @@ ALIASES: dict[str, tuple[str, ...]] = {
 MAX_META_STR = 200
 _WS = re.compile(r"\s+")
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Query:
-    """One problem to sample: stable id, text, reference answer and kept input metadata."""
+    """One problem to sample: stable id, text, reference answer, kept input metadata and the
+    name of the source it came from (None when loaded without one)."""
 
     query_id: str
     query: str
     gt_ans: str
     meta: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
 
     def record(self) -> dict[str, Any]:
-        """The query as one flat JSON object (`query_id`, `query`, `gt_ans`, then metadata)."""
-        return {"query_id": self.query_id, "query": self.query, "gt_ans": self.gt_ans, **self.meta}
+        """The query as one flat JSON object (`query_id`, `query`, `gt_ans`, `source` when
+        known, then metadata)."""
+        rec: dict[str, Any] = {
+            "query_id": self.query_id,
+            "query": self.query,
+            "gt_ans": self.gt_ans,
+        }
+        if self.source is not None:
+            rec[SOURCE] = self.source
+        rec.update(self.meta)
+        return rec
 
 
 def derive_query_id(query: str) -> str:
@@ -74,6 +90,7 @@ def load_queries(
     config: str | None = None,
     split: str | None = None,
     limit: int | None = None,
+    name: str | None = None,
 ) -> list[Query]:
     """Load and check every query of `source`; raise QueryInputError listing all problems.
 
@@ -82,10 +99,111 @@ def load_queries(
     (`query`, `gt_ans`, `query_id`) to input field names and overrides the preset's. Without
     either, the fields are `query`, `gt_ans`, `query_id`, or else one of their aliases
     (`question`/`problem`, `ref_ans`, `id`/`unique_id`). `limit` keeps the first N records
-    (only those are read and checked). `config`/`split` apply to `datasets` sources.
+    (only those are read and checked). `config`/`split` apply to `datasets` sources. `name`
+    becomes each query's `source`. An input field `source` is kept as `input_source`.
     """
-    src = str(source)
-    explicit = dict(fields or {})
+    spec = QuerySource(str(source), name, preset, fields, config, split, limit)
+    problems = Problems()
+    queries, _ = _load(spec, name, problems)
+    problems.raise_if_any(spec.source)
+    return queries
+
+
+@dataclass(frozen=True)
+class QuerySource:
+    """One source of a run's queries: where and how to read it (as `load_queries` does) and
+    its `name`, the `source` of its queries (default: the `source` string)."""
+
+    source: str
+    name: str | None = None
+    preset: str | None = None
+    fields: Mapping[str, str] | None = None
+    config: str | None = None
+    split: str | None = None
+    limit: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The source's name: `name`, or else the `source` string."""
+        return self.name if self.name is not None else self.source
+
+
+def load_query_sources(sources: Sequence[QuerySource]) -> list[Query]:
+    """The queries of every source, source after source, each with its source's name.
+
+    Ids are made unique across sources: an id found in more than one source becomes
+    `<name>:<id>` in every source that has it; every other id keeps its plain form, so that a
+    MATH path or a derived `q-...` id reads as in a run of its source alone and still matches a
+    prior. Only the clashing ids are namespaced, not every id of the sources that share one:
+    adding a record to a source then changes at most the ids it shares (with the whole-source
+    rule one new record would rename every query of two sources, and a run directory or prior
+    made before would no longer match). An id depends only on the set of ids of the other
+    sources, so the same config gives the same ids in any record order.
+
+    Every problem of every source (an unreadable or empty source, bad records, a duplicate id
+    within one source, a namespaced id that is taken) is reported at once, each naming its
+    file and line; nothing is loaded then. Source names must be unique (ValueError).
+    """
+    labels = [s.label for s in sources]
+    if not sources or len(set(labels)) != len(labels):
+        raise ValueError(f"expected one or more sources with distinct names, got {labels}")
+    problems = Problems()
+    loaded: list[tuple[QuerySource, list[Query], dict[str, str]]] = []
+    for spec in sources:
+        try:
+            loaded.append((spec, *_load(spec, spec.label, problems)))
+        except InputError as e:  # the source as a whole: unreadable, empty, bad options
+            if len(sources) == 1:
+                raise
+            where = e.path if e.line is None else f"{e.path}:{e.line}"
+            problems.add(where, e.field, e.message)
+    what = ", ".join(s.source for s in sources)
+    problems.raise_if_any(what)
+    queries = _namespaced(loaded, problems)
+    problems.raise_if_any(what)
+    return queries
+
+
+def _namespaced(
+    loaded: list[tuple[QuerySource, list[Query], dict[str, str]]], problems: Problems
+) -> list[Query]:
+    """Every query with its final id (see `load_query_sources`); a namespaced id that another
+    query already has is a problem naming both places."""
+    seen = Counter(q.query_id for _, queries, _ in loaded for q in queries)
+    clashing = {qid for qid, n in seen.items() if n > 1}
+    if clashing:
+        log.warning(
+            "%d query_id(s) appear in more than one source and are namespaced as "
+            "<source name>:<query_id>, e.g. %r",
+            len(clashing),
+            min(clashing),
+        )
+    out: list[Query] = []
+    placed: dict[str, str] = {}  # final id -> location
+    for spec, queries, locations in loaded:
+        for q in queries:
+            loc = locations[q.query_id]
+            qid = f"{spec.label}:{q.query_id}" if q.query_id in clashing else q.query_id
+            if qid in placed:
+                problems.add(
+                    loc,
+                    "query_id",
+                    f"'{q.query_id}' is in more than one source, and its namespaced id '{qid}' "
+                    f"is already the id at {placed[qid]}: rename the source (`name`) or the id",
+                )
+            placed.setdefault(qid, loc)
+            out.append(q if qid == q.query_id else replace(q, query_id=qid))
+    return out
+
+
+def _load(
+    spec: QuerySource, name: str | None, problems: Problems
+) -> tuple[list[Query], dict[str, str]]:
+    """The queries of one source named `name` and where each was read ({query_id: location}),
+    recording its records' problems in `problems`; InputError when the source as a whole
+    cannot be used (bad options, unreadable, no records)."""
+    src = spec.source
+    explicit = dict(spec.fields or {})
     unknown = sorted(set(explicit) - set(OUR_NAMES))
     if unknown:
         raise InputError(
@@ -93,26 +211,26 @@ def load_queries(
             None,
             f"unknown name(s) in fields: {', '.join(unknown)} (ours: query, gt_ans, query_id)",
         )
+    preset = spec.preset
     if preset is not None and preset not in PRESETS:
         raise InputError(src, None, f"unknown preset '{preset}' (presets: {', '.join(PRESETS)})")
-    _check_limit(src, limit)
-    checker = _Checker(explicit, PRESETS[preset] if preset else None)
+    _check_limit(src, spec.limit)
+    checker = _Checker(explicit, PRESETS[preset] if preset else None, name, problems)
     queries: list[Query] = []
     n = 0
-    for loc, rec, implicit in iter_source(src, config, split):
+    for loc, rec, implicit in iter_source(src, spec.config, spec.split):
         n += 1
         if isinstance(rec, Problem):
-            checker.problems.add(rec.location, rec.field, rec.message)
+            problems.add(rec.location, rec.field, rec.message)
         else:
             query = checker.query(loc, rec, implicit)
             if query is not None:
                 queries.append(query)
-        if limit is not None and n >= limit:
+        if spec.limit is not None and n >= spec.limit:
             break
     if n == 0:
         raise InputError(src, None, "no queries found")
-    checker.problems.raise_if_any(src)
-    return queries
+    return queries, checker.locations()
 
 
 def _check_limit(source: str, limit: int | None) -> None:
@@ -156,10 +274,17 @@ def _small_scalar(v: Any) -> bool:
 
 
 def _meta(rec: dict[str, Any], used: set[str], preset: Preset | None) -> dict[str, Any]:
+    """The record's other fields worth keeping; an input `source` is kept as `input_source`
+    (`source` is the name of the query's source in our records)."""
     skip = used | (preset.consumed if preset else frozenset())
-    meta = {
-        k: v for k, v in rec.items() if k not in skip and k not in NOT_METADATA and _small_scalar(v)
-    }
+    meta = {}
+    for k, v in rec.items():
+        if k in skip or not _small_scalar(v):
+            continue
+        if k == SOURCE:
+            meta[INPUT_SOURCE] = v
+        elif k not in NOT_METADATA:
+            meta[k] = v
     if preset is not None:
         meta.update(preset.meta(rec))
     return meta
@@ -169,11 +294,22 @@ class _Checker:
     """Turns the records of one input into queries under one field mapping, recording every
     problem, and remembers the ids seen so far to catch duplicates."""
 
-    def __init__(self, explicit: Mapping[str, str], preset: Preset | None) -> None:
+    def __init__(
+        self,
+        explicit: Mapping[str, str],
+        preset: Preset | None,
+        source: str | None,
+        problems: Problems,
+    ) -> None:
         self.explicit = explicit
         self.preset = preset
-        self.problems = Problems()
+        self.source = source
+        self.problems = problems
         self._seen: dict[str, tuple[str, str]] = {}  # id -> (location, normalised text if derived)
+
+    def locations(self) -> dict[str, str]:
+        """Where each query id seen so far was read."""
+        return {qid: loc for qid, (loc, _) in self._seen.items()}
 
     def query(self, loc: str, rec: dict[str, Any], implicit: str | None) -> Query | None:
         """The record's query, or None after recording its problems (a duplicate is one)."""
@@ -216,12 +352,19 @@ class _Checker:
             values[ours] = val
 
         qid, from_input = self._query_id(loc, rec, implicit, used)
+        if SOURCE in rec and INPUT_SOURCE in rec and SOURCE not in used:
+            problems.add(
+                loc,
+                SOURCE,
+                f"would be kept as '{INPUT_SOURCE}' ('{SOURCE}' names the query's source in our "
+                f"records), but the record has an '{INPUT_SOURCE}' too: rename one of them",
+            )
         if problems.total > before:
             return None
         if qid is None:
             qid = derive_query_id(values["query"])
         meta = _meta(rec, used, preset)
-        return Query(qid, values["query"], values["gt_ans"], meta), from_input
+        return Query(qid, values["query"], values["gt_ans"], meta, self.source), from_input
 
     def _query_id(
         self, loc: str, rec: dict[str, Any], implicit: str | None, used: set[str]

@@ -19,6 +19,8 @@ so a stop never cuts an answer off; vLLM also stops at the model's own end-of-se
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,19 @@ class PromptTemplate:
     use_chat_template: bool = False
     instruction: str | None = None  # chat only: appended to the query
     source: str = ""  # where the strings come from
+
+    def fingerprint(self) -> str:
+        """A short hash of the fixed text and stops: a run directory records it, so that a run is
+        never resumed with a template whose text has changed since (`chat`: the model's own
+        chat template, which the model fixes)."""
+        parts = [
+            self.prefix,
+            self.suffix,
+            list(self.stop),
+            self.use_chat_template,
+            self.instruction,
+        ]
+        return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:16]
 
     def user_message(self, query: str) -> str:
         """The user turn of a chat prompt: the query, then the instruction if there is one."""
@@ -81,12 +96,17 @@ def _apply_chat_template(content: str, tokenizer: Any) -> str:
     return text
 
 
-# DART-Math, hkust-nlp/dart-math `dart_math/utils.py` (PROMPT_TEMPLATE_ID2DICT["alpaca"]):
-# sys_prompt + "### Instruction:\n" + query + "\n\n" + "### Response:\n". Their
-# `make_prefix_prompt` rstrips the part after the system prompt ("important for correct
-# tokenization") and `dart_math/gen.py` strips the whole prompt, so the prompt the models were
-# trained (`make_qa_pair` = prefix + response) and evaluated with ends in "### Response:".
-# Stop strings: `pipeline/gen.py` uses [query_prompt.strip(), resp_prompt.strip()].
+# DART-Math's models: hkust-nlp/dart-math `dart_math/utils.py`, PROMPT_TEMPLATE_ID2DICT["alpaca"],
+# checked at 6d06e7451769f0c43e287099af069db12a30fa84: sys_prompt + "### Instruction:\n" + query +
+# "\n\n" + "### Response:\n". `make_full_prompt` is sys_prompt + `make_prefix_prompt`, which trims
+# trailing spaces only (`.rstrip(" ")`), so the newline stays; training (`dart_math/train.py`:
+# make_full_prompt(query), then response + EOS) and `Generator.gen` (`dart_math/gen.py` at the
+# same commit, which passes the prompt on unchanged) both use this text. Earlier code ended it at
+# "### Response:": utils.py trimmed all whitespace (`.rstrip()`, still so at
+# b19168c513c755033573357362cd8bea9a02284f) and gen.py stripped the whole prompt (still so at
+# a6647ea7e04c1d8c0e6b02a679d116de7c04f43d, August 2024).
+# Stops: `pipeline/gen.py` at 82377fc66af5c1c76bf3d8e40175cd21772fa660 sends
+# [query_prompt.strip(), resp_prompt.strip()].
 ALPACA = PromptTemplate(
     name="alpaca",
     prefix=(
@@ -94,33 +114,34 @@ ALPACA = PromptTemplate(
         "Write a response that appropriately completes the request.\n\n"
         "### Instruction:\n"
     ),
-    suffix="\n\n### Response:",
+    suffix="\n\n### Response:\n",
     stop=("### Instruction:", "### Response:"),
-    source="hkust-nlp/dart-math dart_math/utils.py (alpaca); stops: pipeline/gen.py",
+    source="hkust-nlp/dart-math dart_math/utils.py@6d06e74; stops: pipeline/gen.py@82377fc",
 )
 
 # DART-Math's synthesis prompt for DeepSeekMath-7B-RL: hkust-nlp/dart-math `dart_math/utils.py`
-# (PROMPT_TEMPLATE_ID2DICT["deepseekmath"]: "User: " + query + "\nPlease reason step by step,
-# and put your final answer within \\boxed{}.\n\n" + "Assistant: ", rstripped as above); chosen
-# for deepseek-ai/deepseek-math-7b-rl by `PromptTemplate.get_prompt_template_from_prompt_type_
-# and_model("cot", ...)`, which the README's synthesis command uses. It is the
-# deepseek-math-7b-rl model card's chain-of-thought prompt ("{question}\nPlease reason step by
-# step, ...") in the DeepSeek chat layout ("User: {content}\n\nAssistant:"), less the BOS token
-# that tokenization adds. Stops: `pipeline/gen.py`.
+# at 6d06e7451769f0c43e287099af069db12a30fa84, PROMPT_TEMPLATE_ID2DICT["deepseekmath"]: "User: " +
+# query + "\nPlease reason step by step, and put your final answer within \\boxed{}.\n\n" +
+# "Assistant: "; `.rstrip(" ")` drops the final space, so the prompt ends "Assistant:" (the
+# older `.rstrip()` and whole-prompt `.strip()` gave the same ending). The README's synthesis
+# command selects it (`--prompt_template "deepseekmath"`); it is the deepseek-math-7b-rl model
+# card's chain-of-thought prompt in DeepSeek's "User: ...\n\nAssistant:" layout, less the BOS
+# token that tokenization adds. Stops: `pipeline/gen.py` at
+# 82377fc66af5c1c76bf3d8e40175cd21772fa660, as for alpaca.
 DEEPSEEKMATH = PromptTemplate(
     name="deepseekmath",
     prefix="User: ",
     suffix="\nPlease reason step by step, and put your final answer within \\boxed{}.\n\nAssistant:",
     stop=("User:", "Assistant:"),
-    source="hkust-nlp/dart-math dart_math/utils.py (deepseekmath); stops: pipeline/gen.py",
+    source="hkust-nlp/dart-math dart_math/utils.py@6d06e74; stops: pipeline/gen.py@82377fc",
 )
 
-# Qwen2.5-Math-Instruct's chain-of-thought format: system prompt from QwenLM/Qwen2.5-Math
-# README.md ("CoT" messages), in the ChatML layout of its tokenizer's chat template; the same
-# string as the "qwen25-math-cot" prompt of Qwen2.5-Math's evaluation code (evaluation/
-# utils.py). Note: that code's own "qwen-boxed" prompt is an older, different one (system
-# "You are a helpful assistant.", instruction after the question); ours follows Qwen2.5-Math.
-# Stops: evaluation/math_eval.py stop_words (the end-of-turn/end-of-text tokens).
+# Qwen2.5-Math-Instruct's chain-of-thought format: the "CoT" system message of QwenLM/Qwen2.5-Math
+# `README.md` at 25a9bc84bc4c43bcc499c4bec9ab14a0983d3852, in the ChatML layout its tokenizer's
+# chat template gives (the README's evaluation runs PROMPT_TYPE="qwen25-math-cot").
+# Not the older "qwen-boxed" of `evaluation/utils.py` (615096eceb14e653ba791d862a21b326a1d26e12:
+# system "You are a helpful assistant.", instruction after the question). Stops: the stop_words
+# of `evaluation/math_eval.py` at ab5097e42776099b57d59fe8541ce67e98d2b54a.
 QWEN_BOXED = PromptTemplate(
     name="qwen-boxed",
     prefix=(
@@ -129,8 +150,8 @@ QWEN_BOXED = PromptTemplate(
         "<|im_start|>user\n"
     ),
     suffix="<|im_end|>\n<|im_start|>assistant\n",
-    stop=("<|im_end|>", "<|endoftext|>"),
-    source="QwenLM/Qwen2.5-Math README.md (CoT); evaluation/utils.py qwen25-math-cot",
+    stop=("</s>", "<|im_end|>", "<|endoftext|>"),
+    source="QwenLM/Qwen2.5-Math README.md@25a9bc8 (CoT); stops: evaluation/math_eval.py@ab5097e",
 )
 
 # The model's own chat template, the query (+ instruction) as the only user message. No stop
@@ -141,6 +162,12 @@ CHAT = PromptTemplate(
     use_chat_template=True,
     source="the model's tokenizer (apply_chat_template, add_generation_prompt=True)",
 )
+
+# Templates whose text changed after run directories were made that do not record the
+# fingerprint (before dartmath recorded it): resuming one of those runs would mix two renderings.
+CHANGED_SINCE_UNRECORDED = {
+    "alpaca": "it now ends with a newline after '### Response:', as DART-Math rendered it",
+}
 
 TEMPLATES: dict[str, PromptTemplate] = {t.name: t for t in (ALPACA, DEEPSEEKMATH, QWEN_BOXED, CHAT)}
 

@@ -15,17 +15,27 @@ from typing import Any
 import yaml
 
 from dartmath.errors import ConfigError
+from dartmath.queries.priors import PRIOR_MATCH
 from dartmath.synth.strategies import PARAMS, StrategySpec, check_limits
 
 
 @dataclass
 class QueriesConfig:
+    """One source of queries; `name` labels its queries (default: the `source` string)."""
+
     source: str | None = None
     preset: str | None = None
     config: str | None = None
     split: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     limit: int | None = None
+    name: str | None = None  # last: a config.yaml of one source reads as before plus `name: null`
+
+    @property
+    def label(self) -> str:
+        """The source's name: `name`, or else the `source` string."""
+        assert self.source is not None
+        return self.name if self.name is not None else self.source
 
 
 @dataclass
@@ -48,10 +58,16 @@ class StrategyConfig:
     k_u: int | None = None
     k_p: int | None = None
     n_probe: int | None = None
-    difficulty_from: str | None = None
+    difficulty_from: str | list[str] | None = None  # one prior (file, folder, hub name) or several
     n_vrt: int | None = None
     max_raw: int | None = None
     budget: int | None = None
+    prior_match: str = "auto"  # one of PRIOR_MATCH: how a run query finds its prior row
+
+    def difficulty_sources(self) -> list[str]:
+        """The priors `difficulty_from` names, as a list (empty without a prior)."""
+        d = self.difficulty_from
+        return [] if d is None else [d] if isinstance(d, str) else list(d)
 
 
 @dataclass
@@ -79,11 +95,16 @@ class BackendConfig:
     extra_body: dict[str, Any] = field(default_factory=dict)
 
 
+# The values of `run.stop`, the pipeline's stop rule; `run` is not a meaning section.
+RUN_STOPS = ("submission-order", "first-finished")
+
+
 @dataclass
 class RunConfig:
     dir: str | None = None
     max_inflight: int | None = None  # samples in flight (default: from the backend's capacity)
     log_every: float = 30.0  # seconds between progress lines when stderr is not a terminal
+    stop: str = "submission-order"  # one of RUN_STOPS
 
 
 @dataclass
@@ -91,7 +112,8 @@ class SynthConfig:
     """The whole run config; `engine` is passed through to vLLM's AsyncEngineArgs as is."""
 
     model: str = "embedded:smollm2-135m"
-    queries: QueriesConfig = field(default_factory=QueriesConfig)
+    # One source (a mapping, as written by every version) or a list of sources.
+    queries: QueriesConfig | list[QueriesConfig] = field(default_factory=QueriesConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
@@ -102,6 +124,10 @@ class SynthConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def query_sources(self) -> list[QueriesConfig]:
+        """The run's sources of queries, in config order (one for the mapping form)."""
+        return self.queries if isinstance(self.queries, list) else [self.queries]
 
     def strategy_spec(self) -> StrategySpec:
         s = self.strategy
@@ -143,7 +169,16 @@ def _build(data: dict[str, Any], origin: str) -> SynthConfig:
     kwargs: dict[str, Any] = {}
     for name, value in _check_keys(data, SynthConfig, "", origin).items():
         cls = _SECTIONS.get(name)
-        if cls is not None:
+        if name == "queries" and isinstance(value, list):
+            if not value:
+                raise ConfigError(
+                    f"{origin}: `queries` is an empty list (give at least one source)"
+                )
+            kwargs[name] = [
+                QueriesConfig(**_check_keys(v, QueriesConfig, f"queries.{i}", origin))
+                for i, v in enumerate(value)
+            ]
+        elif cls is not None:
             kwargs[name] = cls(**_check_keys(value, cls, name, origin))
         elif name == "engine":
             kwargs[name] = {} if value is None else value
@@ -161,6 +196,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "queries.split": (str,),
     "queries.fields": (dict,),
     "queries.limit": (int,),
+    "queries.name": (str,),
     "prompt.template": (str,),
     "prompt.instruction": (str,),
     "sampling.temperature": (int, float),
@@ -171,7 +207,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "strategy.k_u": (int,),
     "strategy.k_p": (int,),
     "strategy.n_probe": (int,),
-    "strategy.difficulty_from": (str,),
+    "strategy.difficulty_from": (str, list),
+    "strategy.prior_match": (str,),
     "strategy.n_vrt": (int,),
     "strategy.max_raw": (int,),
     "strategy.budget": (int,),
@@ -193,6 +230,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "run.dir": (str,),
     "run.max_inflight": (int,),
     "run.log_every": (int, float),
+    "run.stop": (str,),
 }
 _NULLABLE = {
     "queries.source",
@@ -200,6 +238,7 @@ _NULLABLE = {
     "queries.config",
     "queries.split",
     "queries.limit",
+    "queries.name",
     "prompt.instruction",
     "strategy.k_u",
     "strategy.k_p",
@@ -217,24 +256,35 @@ _NULLABLE = {
 }
 
 
+def _values(data: dict[str, Any], key: str) -> list[tuple[str, Any]]:
+    """(dotted key as the user writes it, value) of a `_TYPES` key: one per source of queries
+    in the list form (`queries.1.limit`), else one."""
+    section, _, name = key.partition(".")
+    node = data[section]
+    if section == "queries" and isinstance(node, list):
+        return [(f"queries.{i}.{name}", q[name]) for i, q in enumerate(node)]
+    return [(key, node[name] if name else node)]
+
+
 def _check_types(cfg: SynthConfig, origin: str) -> None:
     data = cfg.to_dict()
     for key, types in _TYPES.items():
-        value: Any = data
-        for part in key.split("."):
-            value = value[part]
-        if value is None and key in _NULLABLE:
-            continue
-        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-            names = " or ".join(t.__name__ for t in types)
-            raise ConfigError(f"{origin}: `{key}` must be {names}, got {value!r}")
+        for shown, value in _values(data, key):
+            if value is None and key in _NULLABLE:
+                continue
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+                names = " or ".join(t.__name__ for t in types)
+                raise ConfigError(f"{origin}: `{shown}` must be {names}, got {value!r}")
     positive = ["sampling.max_tokens", "grader.workers", "strategy.max_raw", "strategy.budget"]
     positive += ["run.max_inflight", "queries.limit", "backend.max_inflight_per_endpoint"]
     for key in positive:
-        section, name = key.split(".")
-        value = data[section][name]
-        if value is not None and value < 1:
-            raise ConfigError(f"{origin}: `{key}` must be at least 1, got {value}")
+        for shown, value in _values(data, key):
+            if value is not None and value < 1:
+                raise ConfigError(f"{origin}: `{shown}` must be at least 1, got {value}")
+    if data["run"]["stop"] not in RUN_STOPS:
+        raise ConfigError(
+            f"{origin}: `run.stop` must be {' or '.join(RUN_STOPS)}, got {data['run']['stop']!r}"
+        )
     if not 0 < data["sampling"]["top_p"] <= 1:
         raise ConfigError(f"{origin}: `sampling.top_p` must be in (0, 1]")
     if data["sampling"]["temperature"] < 0:
@@ -281,16 +331,32 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def _apply(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set a dotted key; a number indexes a list (`queries.1.limit`: the second source's)."""
     parts = key.split(".")
-    node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {key}: `{part}` is not a section")
-        node = child
-    node[parts[-1]] = value
+    node: Any = data
+    for depth, part in enumerate(parts):
+        path = ".".join(parts[:depth])
+        slot: str | int = part
+        if isinstance(node, list):
+            if not part.isdigit():
+                raise ConfigError(
+                    f"override {key}: `{path}` is a list: index it, e.g. {path}.0.{part}"
+                )
+            if int(part) >= len(node):
+                raise ConfigError(
+                    f"override {key}: `{path}` has {len(node)} entries (0 to {len(node) - 1})"
+                )
+            slot = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"override {key}: `{path}` is not a section")
+        elif part.isdigit():
+            raise ConfigError(f"override {key}: `{path}` is not a list, so has no entry {part}")
+        if depth == len(parts) - 1:
+            node[slot] = copy.deepcopy(value)  # a later override must not edit the caller's
+        else:
+            if isinstance(node, dict) and node.get(part) is None:
+                node[part] = {}
+            node = node[slot]
 
 
 def load_config(
@@ -302,7 +368,7 @@ def load_config(
 
 # The strategy section's keys that belong to one strategy (the others are shared: caps).
 _STRATEGY_KEYS = {
-    name: (*params, *(("difficulty_from",) if name == "prop2diff" else ()))
+    name: (*params, *(("difficulty_from", "prior_match") if name == "prop2diff" else ()))
     for name, params in PARAMS.items()
 }
 
@@ -335,11 +401,11 @@ def resolve_config(
         origin += " + command-line overrides"
     cfg = _build(data, origin)
     _check_types(cfg, origin)
-    if cfg.queries.source is None:
-        raise ConfigError(f"{origin}: `queries.source` is required (a file or a datasets name)")
+    _check_sources(cfg, origin)
     if cfg.run.dir is None:
         raise ConfigError(f"{origin}: `run.dir` is required (where the run's files go)")
     s = cfg.strategy
+    _check_prior(s, origin)
     try:
         spec = cfg.strategy_spec()
         check_limits(
@@ -348,6 +414,47 @@ def resolve_config(
     except ValueError as e:
         raise ConfigError(f"{origin}: strategy: {e}") from None
     return cfg, notes
+
+
+def _check_prior(s: StrategyConfig, origin: str) -> None:
+    """`difficulty_from` names each prior once, none empty; `prior_match` is a known rule."""
+    if isinstance(s.difficulty_from, list) and not s.difficulty_from:
+        raise ConfigError(
+            f"{origin}: `strategy.difficulty_from` is an empty list: name a prior, or null for none"
+        )
+    seen: set[str] = set()
+    for src in s.difficulty_sources():
+        if not isinstance(src, str) or not src.strip():
+            raise ConfigError(
+                f"{origin}: `strategy.difficulty_from` must name priors (files, folders or "
+                f"dataset names), got {src!r}"
+            )
+        if src in seen:
+            raise ConfigError(f"{origin}: `strategy.difficulty_from` names {src!r} twice")
+        seen.add(src)
+    if s.prior_match not in PRIOR_MATCH:
+        raise ConfigError(
+            f"{origin}: `strategy.prior_match` must be {', '.join(PRIOR_MATCH)}, "
+            f"got {s.prior_match!r}"
+        )
+
+
+def _check_sources(cfg: SynthConfig, origin: str) -> None:
+    """Every source of queries has a `source`; their names are non-empty and unique."""
+    many = isinstance(cfg.queries, list)
+    seen: dict[str, str] = {}
+    for i, q in enumerate(cfg.query_sources()):
+        where = f"queries.{i}" if many else "queries"
+        if q.source is None:
+            raise ConfigError(f"{origin}: `{where}.source` is required (a file or a datasets name)")
+        if q.name is not None and not q.name.strip():
+            raise ConfigError(f"{origin}: `{where}.name` must not be empty")
+        first = seen.setdefault(q.label, where)
+        if first != where:
+            raise ConfigError(
+                f"{origin}: `{first}` and `{where}` are both named {q.label!r} (a source's name "
+                "defaults to its `source`): give each a distinct `name`"
+            )
 
 
 def _set_aside_other_strategy(
@@ -379,16 +486,56 @@ def _set_aside_other_strategy(
 
 def meaning_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Dotted keys whose values differ between two configs in the sections that give a run
-    its meaning (model, queries, prompt, sampling, strategy)."""
+    its meaning (model, queries, prompt, sampling, strategy).
+
+    A key missing on one side counts as None (so a key added later with a None default is no
+    change); lists of sources of the same length are compared source by source
+    (`queries.1.limit`), and a list of one source means what that source as a mapping means.
+    """
     diffs: list[str] = []
 
     def walk(a: Any, b: Any, path: str) -> None:
         if isinstance(a, dict) and isinstance(b, dict):
             for k in sorted(set(a) | set(b)):
                 walk(a.get(k), b.get(k), f"{path}.{k}" if path else k)
+        elif _mappings(a) and _mappings(b) and len(a) == len(b):
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk(x, y, f"{path}.{i}")
         elif a != b:
             diffs.append(f"{path}: {a!r} -> {b!r}")
 
     for key in MEANING_KEYS:
-        walk(old.get(key), new.get(key), key)
+        a, b = old.get(key), new.get(key)
+        if key == "queries":
+            a, b = _one_source(a), _one_source(b)
+        elif key == "strategy":
+            a, b = _strategy_meaning(a), _strategy_meaning(b)
+        walk(a, b, key)
     return diffs
+
+
+def _mappings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+
+def _one_source(queries: Any) -> Any:
+    """A list of one source as that source's mapping; anything else as it is."""
+    return queries[0] if _mappings(queries) and len(queries) == 1 else queries
+
+
+def _strategy_meaning(strategy: Any) -> Any:
+    """The strategy section as it bears on a run's meaning: `difficulty_from` of one prior is
+    that prior (a list of one, or the string every earlier version wrote), of several their
+    sorted list (the order of priors changes nothing); `prior_match` missing (a config written
+    before it existed) is its default, and without a prior it means nothing and is left out."""
+    if not isinstance(strategy, dict):
+        return strategy
+    s = dict(strategy)
+    sources = s.get("difficulty_from")
+    if isinstance(sources, list):
+        s["difficulty_from"] = sources[0] if len(sources) == 1 else sorted(sources, key=str)
+    if s.get("difficulty_from") is None:
+        s.pop("prior_match", None)
+    else:
+        s.setdefault("prior_match", StrategyConfig.prior_match)
+    return s

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dartmath.stats import load_report
+from dartmath.stats import format_cut_short, load_report
 from dartmath.synth.pipeline import SessionTotals
 from dartmath.synth.store import CONFIG, POOL, QUERY_INFO, SUMMARY
 
@@ -53,6 +53,8 @@ def format_outcome(o: SynthOutcome, top: int = 10) -> str:
             f"(timeouts and failures count as incorrect)",
             f"queries: {q['queries']:,} ({reasons})",
         ]
-    if (d / POOL).exists():
-        lines += ["", load_report(d).format(top=top)]
+        if "cut_short" in q:  # summaries written before it have none
+            lines.append(f"cut short by a cap: {format_cut_short(q['cut_short'])}")
+    if (d / POOL).exists():  # the pool alone: the cap figures are the line above
+        lines += ["", load_report(d / POOL).format(top=top)]
     return "\n".join(lines)

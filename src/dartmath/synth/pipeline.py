@@ -1,11 +1,13 @@
 """The DARS loop: keep the sampler full, grade as samples finish, stop each query exactly.
 
 One asyncio loop owns all state. Whenever samples finish it asks the scheduler for more work,
-so generation never waits for a batch. Each finished sample goes to the grader thread at once;
-its verdict comes back as a future whose callback writes the pool line, tells the scheduler,
-and, when the query has just met its target, cancels the query's other requests (vLLM aborts
-a request whose consumer is cancelled). Verdicts that arrive for a query that has already
-stopped are not written: the pool holds exactly the target, never one more.
+so generation never waits for a batch. Each sample has its index in its query's submission
+order (`sample_idx`). Each finished sample goes to the grader thread at once; its verdict comes
+back as a future whose callback tells the scheduler, which says what that settled (see
+`scheduler.py`, stop rules): the pool lines to write now, in order; graded samples past the
+query's stop, dropped; and which of the query's requests to cancel (vLLM aborts a request whose
+consumer is cancelled): all of them once it stopped, or those whose samples all lie above the
+cutoff. The pool holds exactly the target, never one more.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dartmath.grading.grade import Verdict
 from dartmath.queries import Query
 from dartmath.record import QueryAccumulator, pool_record
 from dartmath.sampling.base import Completion, Sampler
-from dartmath.synth.scheduler import Scheduler
+from dartmath.synth.scheduler import Scheduler, Settled
 from dartmath.synth.store import RunStore
 
 CHECKPOINT_EVERY = 30.0  # seconds between rewrites of query-info and the session's record
@@ -40,7 +42,7 @@ class SessionTotals:
     samples_started: int = 0
     samples_finished: int = 0  # generated to the end (graded or late)
     samples_cancelled: int = 0  # aborted in flight: their query no longer needed them
-    samples_late: int = 0  # finished after their query stopped: not written
+    samples_late: int = 0  # graded past their query's stop (stop rule): not written
     pool_lines_written: int = 0
     correct_written: int = 0
     tokens_generated: int = 0  # every finished sample's tokens, late ones included
@@ -62,7 +64,6 @@ class Pipeline:
         scheduler: Scheduler,
         store: RunStore,
         accumulator: QueryAccumulator,
-        next_idx: dict[str, int],
         run_fields: Mapping[str, Any],
         totals: SessionTotals | None = None,
         on_progress: Callable[[Pipeline], None] | None = None,
@@ -75,14 +76,15 @@ class Pipeline:
         self.scheduler = scheduler
         self.store = store
         self.acc = accumulator
-        self.next_idx = next_idx
         self.run_fields = dict(run_fields)  # model, prompt_template: the same on every line
         self.on_progress = on_progress
         self.on_checkpoint = on_checkpoint
         self.totals = totals or SessionTotals()
         self._tasks: dict[str, asyncio.Task] = {}  # request id -> task
         self._by_query: dict[str, set[str]] = {}  # query id -> its live request ids
-        self._unfinished: dict[str, int] = {}  # request id -> samples not yet finished
+        self._blocks: dict[str, tuple[int, int]] = {}  # request id -> (first sample index, n)
+        self._finished: dict[str, set[int]] = {}  # request id -> its finished samples (0..n-1)
+        self._held: dict[tuple[str, int], tuple[Completion, Verdict]] = {}  # graded, not written
         self._grading = 0  # samples finished and waiting for a verdict
         self._wake = asyncio.Event()
         self._stop = False
@@ -152,10 +154,11 @@ class Pipeline:
         free = self.sampler.capacity - self._in_flight()
         if free <= 0:
             return
-        for qid, n in self.scheduler.next_requests(free):
+        for qid, first, n in self.scheduler.next_blocks(free):
             self._req_counter += 1
             rid = f"dart-{self._req_counter}-{qid}"
-            self._unfinished[rid] = n
+            self._blocks[rid] = (first, n)
+            self._finished[rid] = set()
             self._by_query.setdefault(qid, set()).add(rid)
             task = asyncio.create_task(self._request(rid, qid, n))
             # a done callback, not a `finally`: a task cancelled before its first step never
@@ -166,17 +169,20 @@ class Pipeline:
             self.totals.requests += 1
 
     def _in_flight(self) -> int:
-        return sum(self._unfinished.values()) + self._grading
+        unfinished = sum(n - len(self._finished[rid]) for rid, (_, n) in self._blocks.items())
+        return unfinished + self._grading
 
     async def _request(self, rid: str, qid: str, n: int) -> None:
+        first = self._blocks[rid][0]
+        finished = self._finished[rid]
         try:
             async for comp in self.sampler.sample(rid, self.prompts[qid], n):
-                if comp.finish_reason == "abort":
-                    continue  # counted as cancelled in _request_done
-                self._unfinished[rid] -= 1
+                if comp.finish_reason == "abort" or comp.index in finished:
+                    continue  # an abort is counted as cancelled in _request_done
+                finished.add(comp.index)
                 self.totals.samples_finished += 1
                 self.totals.tokens_generated += comp.n_tokens or 0
-                self._grade(qid, comp)
+                self._grade(qid, first + comp.index, comp)
         except asyncio.CancelledError:
             pass
         except Exception as e:  # an engine failure ends the run; what is graded is kept
@@ -184,58 +190,74 @@ class Pipeline:
                 self._error = e
 
     def _request_done(self, rid: str, qid: str) -> None:
-        left = self._unfinished.pop(rid, 0)
-        if left:
-            self.totals.samples_cancelled += left
-            self.scheduler.on_cancelled(qid, left)
+        first, n = self._blocks.pop(rid)
+        finished = self._finished.pop(rid)
         self._tasks.pop(rid, None)
         rids = self._by_query.get(qid)
         if rids is not None:
             rids.discard(rid)
             if not rids:
                 del self._by_query[qid]
+        lost = [first + k for k in range(n) if k not in finished]
+        if lost:
+            self.totals.samples_cancelled += len(lost)
+            self._settle(self.scheduler.on_lost(qid, lost))
         self._wake.set()
 
-    def _grade(self, qid: str, comp: Completion) -> None:
+    def _grade(self, qid: str, idx: int, comp: Completion) -> None:
         self._grading += 1
         q = self.queries[qid]
         fut = self.grader.grade(q.gt_ans, comp.text)
-        fut.add_done_callback(lambda f: self._on_verdict(qid, comp, f))
+        fut.add_done_callback(lambda f: self._on_verdict(qid, idx, comp, f))
 
-    def _on_verdict(self, qid: str, comp: Completion, fut: asyncio.Future) -> None:
+    def _on_verdict(self, qid: str, idx: int, comp: Completion, fut: asyncio.Future) -> None:
         self._grading -= 1
         self._wake.set()
-        if fut.cancelled():
-            self.scheduler.on_cancelled(qid, 1)
-            return
-        if fut.exception() is not None:
-            if self._error is None:
+        if fut.cancelled() or fut.exception() is not None:
+            if not fut.cancelled() and self._error is None:
                 self._error = fut.exception()
-            self.scheduler.on_cancelled(qid, 1)
+            self._settle(self.scheduler.on_lost(qid, [idx]))
             return
         verdict: Verdict = fut.result()
-        if self.scheduler.state(qid).stop_reason is not None:
-            self.totals.samples_late += 1
-            self.scheduler.on_cancelled(qid, 1)
-            return
-        try:
-            self._write(qid, comp, verdict)
-        except Exception as e:  # a full disk: stop the run; nothing written is lost
-            if self._error is None:
-                self._error = e
-            self.scheduler.on_cancelled(qid, 1)
-            return
-        if self.scheduler.on_result(qid, verdict.correct):
-            for rid in list(self._by_query.get(qid, ())):
-                task = self._tasks.get(rid)
-                if task is not None:
-                    task.cancel()
+        self._held[(qid, idx)] = (comp, verdict)
+        self._settle(self.scheduler.on_graded(qid, idx, verdict.correct))
 
-    def _write(self, qid: str, comp: Completion, verdict: Verdict) -> None:
-        idx = self.next_idx.get(qid, 0)
+    def _settle(self, settled: list[Settled]) -> None:
+        """Write what the scheduler counted, drop what it discarded, cancel what it no longer
+        needs."""
+        for s in settled:
+            qid = s.query_id
+            for idx in s.write:
+                comp, verdict = self._held.pop((qid, idx))
+                if self._error is None:
+                    try:
+                        self._write(qid, idx, comp, verdict)
+                    except Exception as e:  # a full disk: stop the run; nothing written is lost
+                        self._error = e
+            for idx in s.discard:
+                self._held.pop((qid, idx), None)
+                self.totals.samples_late += 1
+            if s.stopped or s.cutoff is not None:
+                self._cancel_above(qid, None if s.stopped else s.cutoff)
+
+    def _cancel_above(self, qid: str, cutoff: int | None) -> None:
+        """Cancel the query's requests (all of them, or those whose unfinished samples all lie
+        above `cutoff`: a request's samples cannot be aborted one by one)."""
+        for rid in list(self._by_query.get(qid, ())):
+            task = self._tasks.get(rid)
+            if task is None:
+                continue
+            if cutoff is not None:
+                first, n = self._blocks[rid]
+                finished = self._finished[rid]
+                lowest = min((first + k for k in range(n) if k not in finished), default=None)
+                if lowest is None or lowest <= cutoff:
+                    continue
+            task.cancel()
+
+    def _write(self, qid: str, idx: int, comp: Completion, verdict: Verdict) -> None:
         rec = pool_record(self.queries[qid], idx, comp, verdict, self.run_fields)
         self.store.append([rec])
-        self.next_idx[qid] = idx + 1
         self.acc.add(rec)
         self.totals.pool_lines_written += 1
         self.totals.correct_written += verdict.correct

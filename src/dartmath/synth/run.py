@@ -16,13 +16,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
-from dartmath.errors import DartError, InputError
+from dartmath.errors import DartError, InputError, ResumeRefused
 from dartmath.grading.async_grader import AsyncGrader
-from dartmath.queries import Query, load_pass_rates, load_queries
+from dartmath.queries import Query, QuerySource, load_query_sources
+from dartmath.queries.priors import load_prior
 from dartmath.record import QueryAccumulator
 from dartmath.sampling.backends import check_backend, start_sampler
 from dartmath.sampling.base import Sampler
-from dartmath.sampling.prompts import PromptTemplate, get_template
+from dartmath.sampling.prompts import CHANGED_SINCE_UNRECORDED, PromptTemplate, get_template
+from dartmath.stats import cut_short
 from dartmath.synth.config import SynthConfig
 from dartmath.synth.outcome import SynthOutcome
 from dartmath.synth.pipeline import Pipeline, SessionTotals, now
@@ -37,32 +39,77 @@ SamplerFactory = Callable[[SynthConfig, PromptTemplate], Awaitable[Sampler]]
 
 
 def load_run_queries(cfg: SynthConfig) -> list[Query]:
-    q = cfg.queries
-    assert q.source is not None
-    return load_queries(
-        q.source,
-        preset=q.preset,
-        fields=q.fields or None,
-        config=q.config,
-        split=q.split,
-        limit=q.limit,
-    )
+    """The queries of every source the config names, each with its source's name, ids unique
+    across sources (`load_query_sources`)."""
+    sources = []
+    for q in cfg.query_sources():
+        assert q.source is not None
+        sources.append(
+            QuerySource(q.source, q.label, q.preset, q.fields or None, q.config, q.split, q.limit)
+        )
+    return load_query_sources(sources)
 
 
-def make_scheduler(cfg: SynthConfig, queries: list[Query]) -> Scheduler:
-    """The scheduler for this run, with a Prop2Diff prior loaded when the config names one."""
-    source = cfg.strategy.difficulty_from
-    prior = load_pass_rates(source) if source else None
+_MATCHED_ON = {
+    "auto": "The prior is matched on query_id, else on the query text (prior_match: auto)",
+    "query_id": "The prior is matched on query_id only (prior_match: query_id)",
+    "query": "The prior is matched on the query text only (prior_match: query)",
+}
+
+
+def make_scheduler(
+    cfg: SynthConfig, queries: list[Query], note: Callable[[str], None] = log.info
+) -> Scheduler:
+    """The scheduler for this run. With Prop2Diff priors (`strategy.difficulty_from`), they are
+    read and matched to the queries (`strategy.prior_match`) and `note` gets the match report;
+    the queries with no match are probed (`strategy.n_probe`), or without a probe the run is
+    refused (InputError, with the report)."""
+    s = cfg.strategy
+    sources = s.difficulty_sources()
+    match = load_prior(sources, queries, s.prior_match) if sources else None
     try:
-        return Scheduler(
+        scheduler = Scheduler(
             [q.query_id for q in queries],
             cfg.strategy_spec(),
-            max_raw=cfg.strategy.max_raw,
-            budget=cfg.strategy.budget,
-            prior=prior,
+            max_raw=s.max_raw,
+            budget=s.budget,
+            prior=match.pass_rates if match is not None else None,
+            stop=cfg.run.stop,
         )
     except MissingPriorError as e:
-        raise InputError(source, None, f"{e} (the prior is matched on query_id)") from None
+        assert match is not None  # only a prior can lack queries
+        raise InputError(
+            ", ".join(sources),
+            None,
+            f"{e}: strategy.n_probe (--n-probe) probes each query the prior lacks with that many "
+            f"samples. {_MATCHED_ON[s.prior_match]}:\n{match.report()}",
+        ) from None
+    if match is not None:
+        probed = f"probed with n_probe={s.n_probe} samples each" if match.unmatched else ""
+        note(match.report(probed))
+    return scheduler
+
+
+def check_prompt_format(summary: dict[str, Any], template: PromptTemplate, run_dir: Any) -> None:
+    """Refuse to resume a run whose prompts were rendered from another text of its template:
+    the one the run recorded, or (a run made before runs recorded it) the text a template had
+    before it changed. ResumeRefused names what changed."""
+    recorded = summary.get("prompt_format")
+    if recorded is not None:
+        if recorded.get("fingerprint") == template.fingerprint():
+            return
+        why = f"the text of prompt template {template.name!r} differs from the one it was made with"
+    elif summary.get("sessions") and template.name in CHANGED_SINCE_UNRECORDED:
+        why = (
+            f"it was made by an earlier dartmath with the old text of prompt template "
+            f"{template.name!r}: {CHANGED_SINCE_UNRECORDED[template.name]}"
+        )
+    else:
+        return
+    raise ResumeRefused(
+        f"{run_dir}: {why}; resuming would mix two prompt renderings in one pool.\n"
+        "Use another run directory, or --force to resume anyway."
+    )
 
 
 async def synth(
@@ -72,28 +119,32 @@ async def synth(
     progress: bool = True,
     sampler_factory: SamplerFactory | None = None,
     shutdown_sampler: bool = True,
+    note: Callable[[str], None] = log.info,
 ) -> SynthOutcome:
     """Run (or resume) the synthesis described by `cfg` in `cfg.run.dir`.
 
     A user error raises a DartError; an interrupted run returns with outcome `interrupted`.
-    `sampler_factory` (default: the backend the config names) starts the sampler.
+    `sampler_factory` (default: the backend the config names) starts the sampler. `note` gets
+    what the user should see before the engine starts (how a Prop2Diff prior matched).
     Whatever ends the session, its record in `run_summary.json` says how it ended.
     """
     assert cfg.run.dir is not None
     template = get_template(cfg.prompt.template, cfg.prompt.instruction)
     check_backend(cfg, template)
     queries = load_run_queries(cfg)
-    scheduler = make_scheduler(cfg, queries)
+    scheduler = make_scheduler(cfg, queries, note)
     store = RunStore(cfg.run.dir)
     with store.lock():
         resumed = store.prepare(cfg.to_dict(), force=force)
+        if resumed and not force:
+            check_prompt_format(store.read_summary(), template, store.dir)
         acc = QueryAccumulator(store.pool_path)
         pool = store.load_pool([q.query_id for q in queries], acc)
         if pool.torn_bytes:
             log.warning("%s: cut off a torn last line (%d bytes)", store.pool_path, pool.torn_bytes)
         for qid, verdicts in pool.verdicts.items():
-            scheduler.restore(qid, verdicts)
-        session = _Session(cfg, store, queries, scheduler, acc, pool.next_idx)
+            scheduler.restore(qid, verdicts, pool.next_idx[qid])
+        session = _Session(cfg, store, queries, scheduler, acc)
         if scheduler.done:
             store.write_query_info(session.query_info_rows())
             summary = store.read_summary()
@@ -118,14 +169,12 @@ class _Session:
         queries: list[Query],
         scheduler: Scheduler,
         acc: QueryAccumulator,
-        next_idx: dict[str, int],
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.queries = queries
         self.scheduler = scheduler
         self.acc = acc
-        self.next_idx = next_idx
         self.totals = SessionTotals(started_at=now())
         self.sampler: Sampler | None = None
         self.engine_start = 0.0
@@ -134,9 +183,10 @@ class _Session:
 
     def query_info_rows(self) -> list[dict[str, Any]]:
         rows = []
+        counts_correct = self.cfg.strategy_spec().counts_correct
         for q in self.queries:
             st = self.scheduler.state(q.query_id)
-            rows.append(self.acc.run_row(q, st.target, st.stop_reason))
+            rows.append(self.acc.run_row(q, st.target, st.stop_reason, counts_correct))
         return rows
 
     async def run(
@@ -147,7 +197,8 @@ class _Session:
         shutdown_sampler: bool,
     ) -> SessionTotals:
         cfg = self.cfg
-        self.store.begin_session(self.record())
+        fmt = {"template": template.name, "fingerprint": template.fingerprint()}
+        self.store.begin_session(self.record(), fmt)
         grader = None
         bar = None
         try:
@@ -169,7 +220,6 @@ class _Session:
                 scheduler=self.scheduler,
                 store=self.store,
                 accumulator=self.acc,
-                next_idx=self.next_idx,
                 run_fields={"model": cfg.model, "prompt_template": cfg.prompt.template},
                 totals=self.totals,
                 on_progress=bar,
@@ -197,6 +247,7 @@ class _Session:
         rec = asdict(self.totals)
         rec["engine_start_seconds"] = round(self.engine_start, 3)
         rec["backend"] = self.cfg.backend.name
+        rec["stop"] = self.cfg.run.stop  # the stop rule (an older session: first-finished)
         if self.sampler is not None:
             rec["engine_seed"] = self.sampler.seed
             stats = self.sampler.stats()
@@ -214,7 +265,8 @@ class _Session:
 
 
 def _query_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run's queries and pool lines as `run_summary.json` sums them up."""
+    """The run's queries and pool lines as `run_summary.json` sums them up; `cut_short`: per
+    cap, the queries it stopped and how far short of their targets (`stats.cut_short`)."""
     reasons: dict[str, int] = {}
     for r in rows:
         key = r["stop_reason"] or "unfinished"
@@ -226,6 +278,7 @@ def _query_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "no_answer": sum(r["n_no_answer"] for r in rows),
         "grade_errors": sum(r["n_grade_errors"] for r in rows),
         "stop_reasons": reasons,
+        "cut_short": cut_short(rows),
     }
 
 

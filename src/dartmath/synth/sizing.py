@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 _UNBOUNDED = 1 << 62
+ORDERS = ("auto", "rounds", "least-work", "work", "fifo")
 
 
 def _log_pmf(j: int, n: int, p: float) -> float:
@@ -138,9 +139,15 @@ class SizingPolicy:
         (0: never more in flight than the remaining need r, so never any waste).
     z: z-score of the Wilson upper bound p_up of the pass rate (larger: more cautious).
     order: which queries get free slots first (probes always come first):
+        "auto" (default): "rounds" with a per-query cap (max_raw), "least-work" without one;
         "rounds": most expected remaining rounds (expected remaining work / allowed in flight),
             i.e. the longest remaining chain first, so that no query is left at the end with
-            many sequential rounds to go (default);
+            many sequential rounds to go;
+        "least-work": least expected remaining work first. Without a per-query cap, a query
+            that is never solved would otherwise take ever more of the engine (its allowed in
+            flight grows as its pass rate estimate falls) and the run's budget with it; this
+            way it takes only the slots the others leave idle, and the budget goes first to
+            the queries it can finish;
         "work": largest expected remaining work first; "fifo": query order.
     p_step: p_up is rounded up to a geometric grid of this log-step (to cache the sizing).
 
@@ -149,7 +156,7 @@ class SizingPolicy:
 
     waste_frac: float = 0.02
     z: float = 3.0
-    order: str = "rounds"
+    order: str = "auto"
     p_step: float = 0.02
 
     def __post_init__(self) -> None:
@@ -157,7 +164,7 @@ class SizingPolicy:
             raise ValueError(f"waste_frac must be in [0, 1), got {self.waste_frac!r}")
         if self.z < 0:
             raise ValueError(f"z must be >= 0, got {self.z!r}")
-        if self.order not in ("rounds", "work", "fifo"):
-            raise ValueError(f"order must be 'rounds', 'work' or 'fifo', got {self.order!r}")
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
         if not 0 < self.p_step <= 0.5:
             raise ValueError(f"p_step must be in (0, 0.5], got {self.p_step!r}")

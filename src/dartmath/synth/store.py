@@ -171,10 +171,15 @@ class RunStore:
             raise InputError(path, None, "not a run summary (no list of sessions)")
         return summary
 
-    def begin_session(self, session: dict[str, Any]) -> None:
+    def begin_session(
+        self, session: dict[str, Any], prompt_format: dict[str, str] | None = None
+    ) -> None:
         """Record a new session (outcome `running`); earlier sessions still `running` died
-        without closing their record (the caller holds the lock) and are marked `killed`."""
+        without closing their record (the caller holds the lock) and are marked `killed`.
+        `prompt_format` (the template's name and fingerprint) is recorded for the run."""
         summary = self.read_summary()
+        if prompt_format is not None:
+            summary["prompt_format"] = prompt_format
         for old in summary["sessions"]:
             if old.get("outcome") == RUNNING:
                 old["outcome"] = KILLED

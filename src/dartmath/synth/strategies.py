@@ -4,9 +4,9 @@ queries' requests (pure logic, no I/O; the scheduler holds the state and calls t
 - `uniform`: every query needs `k_u` correct responses.
 - `prop2diff`: query i needs `t_i = max(1, ceil(k_p * f_i / max_j f_j))` correct responses, where
   `f_i = 1 - pass_rate_i` is its fail rate; if every fail rate is 0, every target is 1. The pass
-  rates come from a prior (`{query_id: pass_rate}`, e.g. a DART-Math query-info file) or from a
+  rates come from a prior (`{query_id: pass_rate}`, e.g. a DART-Math query-info file), from a
   probe: the first `n_probe` graded samples of each query (their correct ones count toward the
-  target).
+  target), or from both: the prior where it has the query, a probe for the others.
 - `vrt` (vanilla rejection tuning): a fixed number `n_vrt` of raw samples per query; correctness
   does not decide when to stop.
 
@@ -50,7 +50,7 @@ class StrategySpec:
     """Which strategy and its parameters; validated on construction (ValueError).
 
     `n_probe` is optional for prop2diff: without it the difficulty must come from a prior given to
-    the scheduler. Parameters of other strategies must be None, so that a config that sets `k_u`
+    the scheduler; with a prior too, it probes the queries the prior lacks. Parameters of other strategies must be None, so that a config that sets `k_u`
     on a prop2diff run fails loudly instead of being ignored.
     """
 
@@ -186,10 +186,6 @@ def check_limits(
             "otherwise be sampled forever"
         )
     if spec.name == "prop2diff":
-        if has_prior and spec.n_probe is not None:
-            raise ValueError(
-                "prop2diff: give either a prior or n_probe, not both (difficulty_from is the prior)"
-            )
         if not has_prior and spec.n_probe is None:
             raise ValueError(
                 "prop2diff needs a difficulty: a prior of pass rates (difficulty_from) or n_probe"
@@ -242,7 +238,7 @@ class Strategy:
 
     def wanted(self, st: QueryState, size: Sizer) -> int:
         """Samples the query should have in flight now, before the per-query cap."""
-        return size(st, st.target - st.correct)
+        return size(st, st.target - st.known_correct)
 
     def expected_work(self, st: QueryState) -> float:
         """Expected raw samples until the query stops, from its posterior-mean pass rate."""
@@ -263,7 +259,7 @@ class VRT(Strategy):
         return st.raw >= st.target
 
     def wanted(self, st: QueryState, size: Sizer) -> int:
-        return st.target - st.raw
+        return st.target - st.known_raw
 
     def expected_work(self, st: QueryState) -> float:
         return float(st.target - st.raw)
@@ -286,54 +282,68 @@ class Prop2DiffProbe(Strategy):
     """Prop2Diff whose difficulties come from a probe: each query's first `n_probe` graded
     samples (all kept, even past the final target: the target is not known yet). A probed
     query samples, with no waste, toward `max(1, ceil(k_p * f_i))`, a lower bound of its final
-    target, while other probes finish; with the last probe in, every target becomes final."""
+    target, while other probes finish; with the last probe in, every target becomes final.
 
-    def __init__(self, spec: StrategySpec) -> None:
+    With a partial prior, the queries the prior has take their fail rate from it and are not
+    probed; the others are. One normalisation, `max_j f_j` over both kinds, sets every target.
+    """
+
+    def __init__(
+        self, spec: StrategySpec, prior: Mapping[str, float | Fraction] | None = None
+    ) -> None:
         super().__init__(spec)
         self.targets_final = False
         self.probe_size = spec.n_probe
-        self._pending = 0  # queries whose probe is not complete
-        self._max_fail = 0  # largest probe fail count seen
+        self.prior = prior or {}
+        self._fail: dict[int, Fraction] = {}  # query index -> fail rate, once known
+        self._pending = 0  # queries whose fail rate is not known yet
+        self._max_fail = Fraction(0)
 
     def start(self, states: Sequence[QueryState]) -> None:
-        self._pending = len(states)
+        for st in states:
+            rate = self.prior.get(st.query_id)
+            if rate is not None:
+                self._measured(st, 1 - exact_rate(rate, what=f"pass rate of {st.query_id!r}"))
+        self._pending = len(states) - len(self._fail)
+        if self._pending == 0:
+            self.finalize(states)
+
+    def _measured(self, st: QueryState, fail: Fraction) -> None:
+        self._fail[st.index] = fail
+        st.target_lower_bound = prop2diff_lower_bound(fail, self.spec.k_p)
+        self._max_fail = max(self._max_fail, fail)
 
     def probing(self, st: QueryState) -> bool:
-        return st.probe_correct is None
+        return st.index not in self._fail
 
     def on_graded(self, st: QueryState) -> bool:
         n_probe = self.spec.n_probe
-        if st.probe_correct is not None or st.raw < n_probe:
+        if st.index in self._fail or st.raw < n_probe:
             return False
         st.probe_correct = st.correct
-        fail = n_probe - st.correct
-        st.target_lower_bound = prop2diff_lower_bound(Fraction(fail, n_probe), self.spec.k_p)
-        self._max_fail = max(self._max_fail, fail)
+        self._measured(st, Fraction(n_probe - st.correct, n_probe))
         self._pending -= 1
         return self._pending == 0
 
     def on_stopped(self, st: QueryState) -> bool:
-        if st.probe_correct is not None:
+        if st.index in self._fail:
             return False
         self._pending -= 1
         return self._pending == 0
 
     def finalize(self, states: Sequence[QueryState]) -> None:
         self.targets_final = True
-        n_probe, k_p = self.spec.n_probe, self.spec.k_p
-        max_fail = Fraction(self._max_fail, n_probe)
         for st in states:
-            if st.probe_correct is not None:
-                st.target = prop2diff_target(
-                    Fraction(n_probe - st.probe_correct, n_probe), max_fail, k_p
-                )
+            fail = self._fail.get(st.index)
+            if fail is not None:
+                st.target = prop2diff_target(fail, self._max_fail, self.spec.k_p)
 
     def wanted(self, st: QueryState, size: Sizer) -> int:
-        if st.probe_correct is None:
-            return self.spec.n_probe - st.raw
-        if st.target is None:  # probe done, others still probing: no waste toward the bound
-            return max(0, st.target_lower_bound - st.correct)
-        return size(st, st.target - st.correct)
+        if st.index not in self._fail:
+            return self.spec.n_probe - st.known_raw
+        if st.target is None:  # measured, others still probing: no waste toward the bound
+            return max(0, st.target_lower_bound - st.known_correct)
+        return size(st, st.target - st.known_correct)
 
     def expected_work(self, st: QueryState) -> float:
         p_mean = (st.correct + 1) / (st.raw + 2)
@@ -346,9 +356,12 @@ class Prop2DiffProbe(Strategy):
 
 
 def make_strategy(spec: StrategySpec, prior: Mapping[str, float | Fraction] | None) -> Strategy:
-    """The behaviour of `spec` (with its prior, for Prop2Diff without a probe)."""
+    """The behaviour of `spec` (with its prior, for Prop2Diff; a partial prior needs n_probe)."""
     if spec.name == "vrt":
         return VRT(spec)
     if spec.name == "prop2diff":
-        return Prop2DiffProbe(spec) if prior is None else Prop2DiffPrior(spec, prior)
+        if spec.n_probe is None:
+            assert prior is not None  # check_limits
+            return Prop2DiffPrior(spec, prior)
+        return Prop2DiffProbe(spec, prior)
     return Strategy(spec)

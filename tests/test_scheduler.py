@@ -823,3 +823,35 @@ def test_reports_for_samples_not_in_flight_are_refused() -> None:
     sched.on_graded("a", 0, False)
     with pytest.raises(ValueError, match="sample 0 is not in flight"):
         sched.on_graded("a", 0, False)
+
+
+def test_without_a_cap_a_never_solved_query_cannot_take_the_engine() -> None:
+    """No max_raw (a budget instead): the least expected work goes first, so a query that failed
+    400 times gets only the slots the others leave. With the capped runs' order it would come
+    first (most expected rounds left) and its allowed in flight grows as its rate falls."""
+    spec = UNIFORM(4)
+    sched = Scheduler(["hopeless", "a", "b"], spec, max_raw=None, budget=100_000)
+    sched.restore("hopeless", [False] * 400)
+    blocks = sched.next_requests(6)
+    assert [q for q, _ in blocks] == ["a", "b"]  # 4 each would need 8: all 6 go to them
+    assert dict(blocks) == {"a": 4, "b": 2}
+    rest = dict(sched.next_requests(1000))
+    assert rest["hopeless"] > 0 and rest["b"] == 2  # then the idle slots go to it
+    capped = Scheduler(["hopeless", "a", "b"], spec, max_raw=100_000, budget=100_000)
+    capped.restore("hopeless", [False] * 400)
+    assert capped.next_requests(6) == [("hopeless", 6)]
+
+
+def test_a_partial_prior_probes_the_rest_with_one_normalisation() -> None:
+    # a from the prior (f 1/4), b probed (4 samples): targets once b's probe is in, over both
+    spec = StrategySpec.prop2diff(8, n_probe=4)
+    sched = Scheduler(["a", "b"], spec, max_raw=100, prior={"a": 0.75})
+    a = sched.state("a")
+    assert (a.target, a.target_lower_bound) == (None, 2)  # ceil(8 * 1/4): no probe for a
+    reqs = dict(sched.next_requests(100))
+    assert reqs == {"b": 4, "a": 2}  # the probe first; a toward its lower bound
+    feed(sched, "b", [True, True, False, False])  # f_b = 1/2, f_a = 1/4: max f = 1/2
+    assert sched.targets_final
+    assert (a.target, sched.state("b").target) == (4, 8)  # ceil(8 * (1/4) / (1/2)), k_p
+    full = Scheduler(["a"], spec, max_raw=100, prior={"a": 0.75})  # the prior has them all
+    assert full.targets_final and full.state("a").target == 8

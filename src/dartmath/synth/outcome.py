@@ -41,7 +41,7 @@ def format_outcome(o: SynthOutcome, top: int = 10) -> str:
             f"(+{o.engine_start_seconds:.1f} s engine start)",
             f"  samples   started {s.samples_started:,}  written {s.pool_lines_written:,}"
             f"  correct {s.correct_written:,}  cancelled in flight {s.samples_cancelled:,}"
-            f"  finished after their query stopped {s.samples_late:,}",
+            f"  graded past their query's stop {s.samples_late:,}",
             f"  tokens    {s.tokens_generated:,} generated, {s.tokens_per_s:,.1f} tokens/s",
         ]
     q = o.summary.get("queries")

@@ -21,8 +21,8 @@ samples in their order within it). The stop rule (`stop`) decides which graded s
   Selection is then independent of how long a sample took, so kept responses are not biased
   toward short ones.
 - `first-finished`: samples count as they finish; the query stops at the first `target` correct
-  ones to finish and aborts the rest. Faster (no waiting on slow earlier samples), but the long
-  samples are the ones aborted, so kept responses lean short.
+  ones to finish and aborts the rest. A query is done sooner (no waiting on slow earlier
+  samples), but the long samples are the ones aborted, so kept responses lean short.
 `on_result(qid, correct)` / `on_cancelled(qid, n)` are the count-only form (arrival order, no
 indices), for callers that track no indices.
 
@@ -335,7 +335,7 @@ class Scheduler:
             self.totals.ignored += 1
             self._event(st).discard.append(idx)
             return self._take_events()
-        self._take_flight(st, idx, 1)
+        self._take_flight(st, idx)
         if not self._in_order:
             self.totals.graded += 1
             self._event(st).write.append(idx)
@@ -362,7 +362,7 @@ class Scheduler:
             self.totals.ignored += len(indices)
             return []
         for idx in indices:
-            self._take_flight(st, idx, 0)
+            self._take_flight(st, idx)
             st.cancelled += 1
             self.totals.cancelled += 1
             if self._in_order and (st.cutoff is None or idx <= st.cutoff):
@@ -414,7 +414,7 @@ class Scheduler:
         except KeyError:
             raise KeyError(f"unknown query id {query_id!r}") from None
 
-    def _take_flight(self, st: QueryState, idx: int, graded: int) -> None:
+    def _take_flight(self, st: QueryState, idx: int) -> None:
         """One in-flight sample of the query reported back (ValueError if it cannot be)."""
         if not st.next_commit <= idx < st.submitted or idx in st.resolved:
             raise ValueError(f"{st.query_id!r}: sample {idx} is not in flight")

@@ -432,6 +432,8 @@ def test_dart_synth_prints_the_report_and_resumes_a_multi_prior_run(tmp_path, mo
         str(by_id),
         "--difficulty-from",
         str(by_text),
+        "--stop",
+        "first-finished",
         "--no-progress",
     ]
     first = CliRunner().invoke(main, args)
@@ -442,6 +444,9 @@ def test_dart_synth_prints_the_report_and_resumes_a_multi_prior_run(tmp_path, mo
     ) in first.stderr
     stored = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert stored["strategy"]["difficulty_from"] == [str(by_id), str(by_text)]
+    assert stored["run"]["stop"] == "first-finished"
+    summary = json.loads((tmp_path / "run" / "run_summary.json").read_text())
+    assert summary["sessions"][0]["stop"] == "first-finished"
     info = (tmp_path / "run" / "query_info.jsonl").read_text().splitlines()
     # fail rates 0.5 (q0, prior by id), 1 (q1, prior by text), 0 and 0 (q2, q3: probed, solved)
     assert {r["query_id"]: r["target"] for r in map(json.loads, info)} == {

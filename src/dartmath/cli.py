@@ -149,6 +149,7 @@ _SYNTH_SHORTCUTS = {
     "n_vrt": "strategy.n_vrt",
     "max_raw": "strategy.max_raw",
     "budget": "strategy.budget",
+    "stop": "run.stop",
     "template": "prompt.template",
     "limit": "queries.limit",
     "backend": "backend.name",
@@ -171,7 +172,9 @@ _SYNTH_SHORTCUTS = {
 @click.option("--template", help="Prompt template (prompt.template).")
 @click.option("--k-u", type=int, help="Uniform: correct responses per query.")
 @click.option("--k-p", type=int, help="Prop2Diff: target of the hardest queries.")
-@click.option("--n-probe", type=int, help="Prop2Diff: probe samples per query.")
+@click.option(
+    "--n-probe", type=int, help="Prop2Diff: probe samples per query (the queries a prior lacks)."
+)
 @click.option(
     "--difficulty-from",
     "difficulty_from",
@@ -182,6 +185,12 @@ _SYNTH_SHORTCUTS = {
 @click.option("--n-vrt", type=int, help="VRT: raw samples per query.")
 @click.option("--max-raw", type=int, help="Per-query cap on raw samples.")
 @click.option("--budget", type=int, help="Global cap on raw samples.")
+@click.option(
+    "--stop",
+    type=click.Choice(["submission-order", "first-finished"]),
+    help="Which correct responses a query keeps: its first in submission order (the default) "
+    "or the first to finish (run.stop).",
+)
 @click.option(
     "--backend",
     type=click.Choice(["vllm", "openai"]),

@@ -22,16 +22,21 @@ from dartmath.queries import (  # noqa: E402
     QueryInputError,
     derive_query_id,
     gsm8k_reference,
-    load_pass_rates,
     load_queries,
     math_reference,
 )
+from dartmath.queries.priors import read_prior_rows  # noqa: E402
 from input_files import write_jsonl, write_parquet
 
 DATA = Path(__file__).parent / "data"
 MATH_DIR = DATA / "queries" / "MATH"
 QUERY_INFO = DATA / "queries" / "math_query_info.jsonl"
 SAMPLE = Path(__file__).parent.parent / "data" / "sample_queries.jsonl"
+
+
+def load_pass_rates(path) -> dict[str, float]:
+    """Every row's pass rate of one prior, by query_id."""
+    return {r.query_id: r.pass_rate for r in read_prior_rows([path])}
 
 
 def problems_of(exc: pytest.ExceptionInfo) -> list[str]:

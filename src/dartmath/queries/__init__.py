@@ -11,7 +11,6 @@ from dartmath.queries.load import (
     load_query_sources,
 )
 from dartmath.queries.presets import PRESETS, gsm8k_reference, math_reference
-from dartmath.queries.priors import load_pass_rates
 from dartmath.queries.problems import MAX_REPORTED, Problem, QueryInputError
 from dartmath.queries.sources import iter_source
 
@@ -25,7 +24,6 @@ __all__ = [
     "derive_query_id",
     "gsm8k_reference",
     "iter_source",
-    "load_pass_rates",
     "load_queries",
     "load_query_sources",
     "math_reference",

@@ -58,27 +58,13 @@ def match_text(query: str) -> str:
     return _WS.sub(" ", unicodedata.normalize("NFC", query)).strip()
 
 
-def load_pass_rates(
-    source: str | os.PathLike, *, config: str | None = None, split: str | None = None
-) -> dict[str, float]:
-    """Per-query pass rates of one prior keyed by `query_id` (no matching: every row's rate).
-
-    All problems of the prior are reported together; `config`/`split` apply to `datasets`
-    sources.
-    """
-    problems = Problems()
-    rows = _read(str(source), config, split, problems, {})
-    problems.raise_if_any(str(source))
-    return {r.query_id: r.pass_rate for r in rows}
-
-
 def read_prior_rows(sources: Sequence[str | os.PathLike]) -> list[PriorRow]:
     """Every row of every prior in `sources`, checked; raise QueryInputError listing all the
     problems found (a `query_id` given twice names both places), or InputError for a source
     that cannot be read at all."""
     problems = Problems()
     seen: dict[str, str] = {}
-    rows = [row for src in sources for row in _read(str(src), None, None, problems, seen)]
+    rows = [row for src in sources for row in _read(str(src), problems, seen)]
     problems.raise_if_any(", ".join(str(s) for s in sources))
     return rows
 
@@ -90,13 +76,12 @@ def load_prior(
     return match_prior(queries, read_prior_rows(sources), mode)
 
 
-def _read(
-    src: str, config: str | None, split: str | None, problems: Problems, seen: dict[str, str]
-) -> list[PriorRow]:
-    """The good rows of one prior; problems recorded, `seen` (id -> location) updated."""
+def _read(src: str, problems: Problems, seen: dict[str, str]) -> list[PriorRow]:
+    """The good rows of one prior (a hub dataset: its default config, split `train`);
+    problems recorded, `seen` (id -> location) updated."""
     rows: list[PriorRow] = []
     n = 0
-    for loc, rec, _ in iter_source(src, config, split):
+    for loc, rec, _ in iter_source(src, None, None):
         n += 1
         if isinstance(rec, Problem):
             problems.add(rec.location, rec.field, rec.message)

@@ -25,7 +25,7 @@ from dartmath.errors import DartError, InputError
 from dartmath.io.jsonl import iter_jsonl
 from dartmath.record import SOURCE, query_id_of, query_info_from_jsonl, short_by, with_source
 from dartmath.synth.store import CONFIG, QUERY_INFO
-from dartmath.synth.strategies import STOP_BUDGET, STOP_MAX_RAW
+from dartmath.synth.strategies import STOP_BUDGET, STOP_MAX_RAW, counts_correct
 
 # The stop reasons of a cap: the query stopped before its target.
 CAPS = (STOP_MAX_RAW, STOP_BUDGET)
@@ -299,7 +299,7 @@ def _run_rows(
         notes.append(f"no {info_path}: queries cut short by a cap are not known")
         return None
     try:
-        counts_correct = _counts_correct(run_dir / CONFIG)
+        correct_targets = _counts_correct(run_dir / CONFIG)
         info = [_run_fields(rec, info_path, lineno) for lineno, rec in iter_jsonl(info_path)]
     except DartError as e:
         notes.append(f"{e}: queries cut short by a cap are not known")
@@ -312,7 +312,7 @@ def _run_rows(
         stale += recorded is not None and recorded != counts["tot_n_samples"]
         row = {"query_id": qid, **fields, "tot_n_samples": counts["tot_n_samples"]}
         row["tot_n_corrects"] = counts["tot_n_corrects"]
-        row["short_by"] = short_by(fields["target"], row, counts_correct)
+        row["short_by"] = short_by(fields["target"], row, correct_targets)
         if row[SOURCE] is None and i is not None:
             row[SOURCE] = rows[i].get(SOURCE)
         run_rows.append(row)
@@ -363,4 +363,4 @@ def _counts_correct(config_path: Path) -> bool:
     strategy = cfg.get("strategy") if isinstance(cfg, dict) else None
     if not isinstance(strategy, dict) or not isinstance(strategy.get("name"), str):
         raise InputError(config_path, None, "no strategy name", "strategy.name")
-    return strategy["name"] != "vrt"
+    return counts_correct(strategy["name"])

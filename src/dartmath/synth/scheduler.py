@@ -293,8 +293,7 @@ class Scheduler:
             raise ValueError(f"on_result({query_id!r}): the query has no sample in flight")
         st.inflight -= 1
         self.totals.inflight -= 1
-        self.totals.graded += 1
-        self._accept(st, bool(correct))
+        self._count(st, bool(correct))
         if st.stop_reason is not None:
             return True
         self._refresh(st)
@@ -337,9 +336,8 @@ class Scheduler:
             return self._take_events()
         self._take_flight(st, idx)
         if not self._in_order:
-            self.totals.graded += 1
             self._event(st).write.append(idx)
-            self._accept(st, bool(correct))
+            self._count(st, bool(correct))
             if st.stop_reason is None:
                 self._refresh(st)
         elif st.cutoff is not None and idx > st.cutoff:
@@ -434,9 +432,8 @@ class Scheduler:
             st.held -= 1
             st.held_correct -= verdict
             self.totals.held -= 1
-            self.totals.graded += 1
             self._event(st).write.append(idx)
-            self._accept(st, verdict)
+            self._count(st, verdict)
         if st.stop_reason is None:
             self._refresh(st)
 
@@ -514,6 +511,11 @@ class Scheduler:
             st.restored += 1
             self.totals.restored += 1
             self._accept(st, bool(v))
+
+    def _count(self, st: QueryState, correct: bool) -> None:
+        """A graded sample of this session counts toward its query."""
+        self.totals.graded += 1
+        self._accept(st, correct)
 
     def _accept(self, st: QueryState, correct: bool) -> None:
         """Count one graded sample and apply the stop rules."""

@@ -95,7 +95,7 @@ class StrategySpec:
     @property
     def counts_correct(self) -> bool:
         """True when the target counts correct responses (uniform, prop2diff); False for vrt."""
-        return self.name != "vrt"
+        return counts_correct(self.name)
 
     def describe(self) -> str:
         """A short label, e.g. `prop2diff(k_p=40, n_probe=8)`."""
@@ -103,6 +103,11 @@ class StrategySpec:
             f"{p}={getattr(self, p)}" for p in PARAMS[self.name] if getattr(self, p) is not None
         )
         return f"{self.name}({params})"
+
+
+def counts_correct(strategy: str) -> bool:
+    """Whether the targets of `strategy` count correct responses (all but vrt: raw samples)."""
+    return strategy != "vrt"
 
 
 class MissingPriorError(ValueError):

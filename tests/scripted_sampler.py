@@ -10,8 +10,9 @@ from typing import Any
 
 from dartmath.sampling.base import Completion
 
-# (prompt, k) -> the response text of the k-th sample drawn for that prompt
-Script = Callable[[str, int], str]
+# (prompt, k) -> the response text of the k-th sample drawn for that prompt; None: that sample
+# never finishes (its request waits until it is cancelled)
+Script = Callable[[str, int], str | None]
 
 
 class ScriptedSampler:
@@ -31,7 +32,10 @@ class ScriptedSampler:
         try:
             for i in range(n):
                 await asyncio.sleep(0)
-                yield Completion(i, self.script(prompt, next(counter)), 5, "stop")
+                text = self.script(prompt, next(counter))
+                if text is None:
+                    await asyncio.Event().wait()
+                yield Completion(i, text, 5, "stop")
         except asyncio.CancelledError:
             self.cancelled_requests += 1
             raise

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import sys
+import textwrap
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -78,3 +81,35 @@ def wait_for(pred, timeout: float, what: str, proc=None) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
+
+
+def scheduler_of(cfg, note=print):
+    """The scheduler `dart synth` builds for `cfg` (its queries and its prior read)."""
+    from dartmath.synth.run import load_run_prior, load_run_queries, make_scheduler
+
+    queries = load_run_queries(cfg)
+    return make_scheduler(cfg, queries, load_run_prior(cfg, queries), note)
+
+
+@contextlib.contextmanager
+def lock_held_by_another_process(run_dir):
+    """A child process holding `run_dir`'s lock as `dart synth` does (POSIX record locks are
+    per process); yields its pid once it holds the lock, and ends it on exit."""
+    child = textwrap.dedent(
+        f"""
+        import sys
+        from dartmath.synth.store import RunStore
+        with RunStore({str(run_dir)!r}).lock():
+            print("locked", flush=True)
+            sys.stdin.readline()
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == "locked\n"
+        yield proc.pid
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)

@@ -24,10 +24,10 @@ from dartmath.queries.priors import (
 )
 from dartmath.synth import run as run_mod
 from dartmath.synth.config import load_config, meaning_diff, resolve_config
-from dartmath.synth.run import load_run_queries, make_scheduler
 from dartmath.synth.store import RunStore
 from input_files import write_jsonl, write_parquet
 from scripted_sampler import ScriptedSampler
+from synth_helpers import scheduler_of
 
 GSM8K_INFO = "hkust-nlp/dart-math-pool-gsm8k-query-info"
 
@@ -176,8 +176,24 @@ def test_several_priors_in_two_formats(tmp_path):
     assert rows == [
         PriorRow(f"{ours}:1", "demo-1", 0.75, "What is 1 + 1?"),
         PriorRow(f"{ours}:2", "5", 1.0, "What is 2 + 2?"),
-        PriorRow(f"{published} row 0", "g-0", 0.5, None),
+        PriorRow(f"{published} row 0", "g-0", 0.5, None, counts=(32, 64)),
     ]
+
+
+def test_a_rows_counts_are_kept_only_when_they_give_its_pass_rate(tmp_path):
+    """The counts say how well a pass rate is known (dart plan); counts that disagree with the
+    rate, or are not counts, leave a bare rate."""
+    prior = write_jsonl(
+        tmp_path / "prior.jsonl",
+        [
+            {"query_id": "a", "pass_rate": 0.25, "tot_n_corrects": 1, "tot_n_samples": 4},
+            {"query_id": "b", "pass_rate": 0.25, "tot_n_corrects": 2, "tot_n_samples": 4},
+            {"query_id": "c", "pass_rate": 0.0, "tot_n_corrects": 0, "tot_n_samples": 0},
+            {"query_id": "d", "pass_rate": 0.5, "tot_n_corrects": True, "tot_n_samples": 2},
+            {"query_id": "e", "pass_rate": 0.5},
+        ],
+    )
+    assert [r.counts for r in read_prior_rows([prior])] == [(1, 4), None, None, None, None]
 
 
 def test_a_datasets_folder_and_null_query_cells(tmp_path):
@@ -373,7 +389,7 @@ def run_config(tmp_path: Path, **strategy) -> tuple:
 def test_a_partial_prior_with_a_probe_builds_the_scheduler_and_reports(tmp_path):
     cfg, _, by_text = run_config(tmp_path, n_probe=2)
     notes: list[str] = []
-    sched = make_scheduler(cfg, load_run_queries(cfg), notes.append)
+    sched = scheduler_of(cfg, notes.append)
     assert [sched.state(f"q{i}").target_lower_bound for i in range(4)] == [2, 4, None, None]
     (report,) = notes
     assert report.splitlines() == [
@@ -389,7 +405,7 @@ def test_without_a_probe_unmatched_queries_are_an_error_with_the_report(tmp_path
     cfg, by_id, by_text = run_config(tmp_path)
     notes: list[str] = []
     with pytest.raises(InputError) as exc:
-        make_scheduler(cfg, load_run_queries(cfg), notes.append)
+        scheduler_of(cfg, notes.append)
     message = str(exc.value)
     assert message.startswith(
         f"{by_id}, {by_text}: the Prop2Diff prior has no pass rate for 2 of 4 queries "

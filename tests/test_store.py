@@ -9,6 +9,7 @@ import pytest
 from dartmath.errors import InputError, ResumeRefused, RunDirError
 from dartmath.record import QueryAccumulator
 from dartmath.synth.store import RunStore, sum_sessions
+from synth_helpers import lock_held_by_another_process
 
 
 def _rec(qid, idx, correct):
@@ -110,34 +111,10 @@ def test_bad_field_in_the_pool_names_line_and_field(tmp_path, field, value, mess
 
 
 def test_second_process_on_the_same_run_directory_is_refused(tmp_path):
-    import subprocess
-    import sys
-    import textwrap
-
-    child = textwrap.dedent(
-        f"""
-        import sys
-        from dartmath.synth.store import RunStore
-        with RunStore({str(tmp_path)!r}).lock():
-            print("locked", flush=True)
-            sys.stdin.readline()
-        """
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout.readline() == "locked\n"
-        with (
-            pytest.raises(
-                ResumeRefused, match=f"in use by another dart synth \\(pid {proc.pid}\\)"
-            ),
-            RunStore(tmp_path).lock(),
-        ):
+    with lock_held_by_another_process(tmp_path) as pid:
+        refused = pytest.raises(ResumeRefused, match=rf"in use by another dart synth \(pid {pid}\)")
+        with refused, RunStore(tmp_path).lock():
             pass
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=30)
     with RunStore(tmp_path).lock():  # free again once the holder has ended
         pass
 

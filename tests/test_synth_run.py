@@ -13,9 +13,9 @@ import pytest
 from dartmath.errors import InputError, ResumeRefused
 from dartmath.sampling import prompts
 from dartmath.synth.config import load_config
-from dartmath.synth.run import load_run_queries, make_scheduler, synth
+from dartmath.synth.run import synth
 from scripted_sampler import ScriptedSampler
-from synth_helpers import OLD_RUN, OLD_RUN_SETTINGS
+from synth_helpers import OLD_RUN, OLD_RUN_SETTINGS, scheduler_of
 
 
 def _cfg(tmp_path, prior_rows):
@@ -45,7 +45,7 @@ def test_prior_from_a_query_info_file_sets_prop2diff_targets(tmp_path):
     rows = [{"query_id": f"q{i}", "pass_rate": p} for i, p in enumerate([1.0, 0.75, 0.5, 0.0])]
     rows.append({"query_id": "not-in-this-run", "pass_rate": 0.3})  # extra ids are fine
     cfg = _cfg(tmp_path, rows)
-    sched = make_scheduler(cfg, load_run_queries(cfg))
+    sched = scheduler_of(cfg)
     assert [sched.state(f"q{i}").target for i in range(4)] == [1, 3, 5, 10]
 
 
@@ -56,7 +56,7 @@ def test_prior_missing_queries_is_an_error_naming_them(tmp_path):
         match=r"query_info.jsonl: the Prop2Diff prior has no pass rate "
         r"for 3 of 4 queries \(e\.g\. 'q1', 'q2', 'q3'\)",
     ) as e:
-        make_scheduler(cfg, load_run_queries(cfg))
+        scheduler_of(cfg)
     assert "matched on query_id" in str(e.value)
 
 

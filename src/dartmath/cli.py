@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 import click
@@ -136,6 +137,140 @@ def stats(path: str, as_json: bool, plot_path: str | None, top: int) -> None:
         click.echo(f"wrote {plot_path}", err=as_json)
 
 
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(),
+    help="OUT.jsonl, OUT.parquet, or a folder for datasets' save_to_disk.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "parquet", "datasets", "messages"]),
+    default=None,
+    help="File format (default: from OUT's name); `messages` = --layout messages, the file "
+    "format from OUT's name.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["query-response", "messages"]),
+    default=None,
+    help="Records of `query`, `response` (default), or chat `messages`.",
+)
+@click.option(
+    "--with-meta",
+    is_flag=True,
+    help="Add query_id, source, the query's metadata, sample_idx, pass_rate and model.",
+)
+@click.option(
+    "--prompt-template",
+    default=None,
+    help="Render the query (user turn) with this sampling template (alpaca, deepseekmath, "
+    "qwen-boxed).",
+)
+@click.option(
+    "--max-per-query",
+    type=click.IntRange(1),
+    default=None,
+    help="Keep at most K responses per query, the first in sample order.",
+)
+@click.option(
+    "--dedup",
+    type=click.Choice(["none", "exact", "normalized"]),
+    default="none",
+    show_default=True,
+    help="Drop a query's repeated responses (normalized: whitespace and case).",
+)
+@click.option(
+    "--min-pass-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Keep only queries whose pass rate is at least this.",
+)
+@click.option(
+    "--max-pass-rate",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    help="Keep only queries whose pass rate is at most this.",
+)
+@click.option(
+    "--keep-over-target",
+    is_flag=True,
+    help="Keep correct responses past a query's target (a Prop2Diff probe's extra ones).",
+)
+@click.option("--allow-mixed", is_flag=True, help="Merge inputs of different models/templates.")
+@click.option(
+    "--allow-unfinished", is_flag=True, help="Export an interrupted run's unfinished queries too."
+)
+@click.option(
+    "--card",
+    "card_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the dataset card here (default: README.md in the folder of OUT, or inside it).",
+)
+@click.option("--no-card", is_flag=True, help="Write no dataset card.")
+def export(
+    inputs: tuple[str, ...],
+    output: str,
+    fmt: str | None,
+    layout: str | None,
+    with_meta: bool,
+    prompt_template: str | None,
+    max_per_query: int | None,
+    dedup: str,
+    min_pass_rate: float,
+    max_pass_rate: float,
+    keep_over_target: bool,
+    allow_mixed: bool,
+    allow_unfinished: bool,
+    card_path: str | None,
+    no_card: bool,
+) -> None:
+    """Write the training set of run directories or graded pools: one record per kept correct
+    response, with a dataset card."""
+    from dartmath.export import ExportOptions, SelectOptions, export_training_set
+
+    if fmt == "messages":
+        if layout == "query-response":
+            raise click.UsageError("--format messages and --layout query-response disagree")
+        fmt, layout = None, "messages"
+    if no_card and card_path:
+        raise click.UsageError("--card and --no-card disagree")
+    try:
+        select = SelectOptions(
+            keep_over_target=keep_over_target,
+            dedup=dedup,
+            max_per_query=max_per_query,
+            min_pass_rate=min_pass_rate,
+            max_pass_rate=max_pass_rate,
+        )
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    options = ExportOptions(
+        fmt=fmt,
+        layout=layout or "query-response",
+        with_meta=with_meta,
+        prompt_template=prompt_template,
+        select=select,
+        allow_mixed=allow_mixed,
+        allow_unfinished=allow_unfinished,
+        card=card_path,
+        write_card=not no_card,
+    )
+    try:
+        report = export_training_set(inputs, output, options)
+    except DartError as e:
+        _fail("export", e, "Nothing was written.")
+    click.echo(report.format())
+    for path in report.written:
+        click.echo(f"wrote {path}")
+
+
 # Named options of `dart synth`: each is a shortcut for one dotted config key.
 _SYNTH_SHORTCUTS = {
     "strategy": "strategy.name",
@@ -159,61 +294,78 @@ _SYNTH_SHORTCUTS = {
 }
 
 
+_RUN_CONFIG_OPTIONS = [
+    click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."
+    ),
+    click.option(
+        "--strategy", type=click.Choice(["uniform", "prop2diff", "vrt"]), help="strategy.name"
+    ),
+    click.option("--model", help="Hub name, local folder, or embedded:smollm2-135m (model)."),
+    click.option("--queries", help="Query file or datasets name (queries.source)."),
+    click.option("--preset", type=click.Choice(["math", "gsm8k"]), help="queries.preset"),
+    click.option("--limit", type=int, help="Use the first N queries (queries.limit)."),
+    click.option("--run-dir", help="Run directory (run.dir); an existing one is resumed."),
+    click.option("--template", help="Prompt template (prompt.template)."),
+    click.option("--k-u", type=int, help="Uniform: correct responses per query."),
+    click.option("--k-p", type=int, help="Prop2Diff: target of the hardest queries."),
+    click.option(
+        "--n-probe",
+        type=int,
+        help="Prop2Diff: probe samples per query (the queries a prior lacks).",
+    ),
+    click.option(
+        "--difficulty-from",
+        "difficulty_from",
+        multiple=True,
+        metavar="PRIOR",
+        help="Prop2Diff: a query-info file or dataset with pass_rate (repeatable: several priors).",
+    ),
+    click.option("--n-vrt", type=int, help="VRT: raw samples per query."),
+    click.option("--max-raw", type=int, help="Per-query cap on raw samples."),
+    click.option("--budget", type=int, help="Global cap on raw samples."),
+    click.option(
+        "--stop",
+        type=click.Choice(["submission-order", "first-finished"]),
+        help="Which correct responses a query keeps: its first in submission order (the default) "
+        "or the first to finish (run.stop).",
+    ),
+    click.option(
+        "--backend",
+        type=click.Choice(["vllm", "openai"]),
+        help="vllm: the engine in this process; openai: OpenAI-compatible servers (backend.name).",
+    ),
+    click.option(
+        "--endpoint",
+        "endpoints",
+        multiple=True,
+        metavar="URL",
+        help="A server of the openai backend, e.g. http://node1:8000 (repeatable).",
+    ),
+    click.option("--endpoints-file", help="A file listing servers, one URL per line."),
+    click.option("--served-model-name", help="The model name the servers serve it under."),
+    click.option("--api-key-env", help="Environment variable holding the servers' API key."),
+    click.option(
+        "--set",
+        "-o",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override any config key, e.g. -o sampling.temperature=0.8 -o engine.max_num_seqs=64.",
+    ),
+]
+
+
+def _run_config_options(command: Callable) -> Callable:
+    """The options that say which run: the config, its named shortcuts and `--set` overrides
+    (`dart synth` and `dart plan` take the same)."""
+    for option in reversed(_RUN_CONFIG_OPTIONS):
+        command = option(command)
+    return command
+
+
 @main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config.")
-@click.option(
-    "--strategy", type=click.Choice(["uniform", "prop2diff", "vrt"]), help="strategy.name"
-)
-@click.option("--model", help="Hub name, local folder, or embedded:smollm2-135m (model).")
-@click.option("--queries", help="Query file or datasets name (queries.source).")
-@click.option("--preset", type=click.Choice(["math", "gsm8k"]), help="queries.preset")
-@click.option("--limit", type=int, help="Use the first N queries (queries.limit).")
-@click.option("--run-dir", help="Run directory (run.dir); an existing one is resumed.")
-@click.option("--template", help="Prompt template (prompt.template).")
-@click.option("--k-u", type=int, help="Uniform: correct responses per query.")
-@click.option("--k-p", type=int, help="Prop2Diff: target of the hardest queries.")
-@click.option(
-    "--n-probe", type=int, help="Prop2Diff: probe samples per query (the queries a prior lacks)."
-)
-@click.option(
-    "--difficulty-from",
-    "difficulty_from",
-    multiple=True,
-    metavar="PRIOR",
-    help="Prop2Diff: a query-info file or dataset with pass_rate (repeatable: several priors).",
-)
-@click.option("--n-vrt", type=int, help="VRT: raw samples per query.")
-@click.option("--max-raw", type=int, help="Per-query cap on raw samples.")
-@click.option("--budget", type=int, help="Global cap on raw samples.")
-@click.option(
-    "--stop",
-    type=click.Choice(["submission-order", "first-finished"]),
-    help="Which correct responses a query keeps: its first in submission order (the default) "
-    "or the first to finish (run.stop).",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(["vllm", "openai"]),
-    help="vllm: the engine in this process; openai: OpenAI-compatible servers (backend.name).",
-)
-@click.option(
-    "--endpoint",
-    "endpoints",
-    multiple=True,
-    metavar="URL",
-    help="A server of the openai backend, e.g. http://node1:8000 (repeatable).",
-)
-@click.option("--endpoints-file", help="A file listing servers, one URL per line.")
-@click.option("--served-model-name", help="The model name the servers serve it under.")
-@click.option("--api-key-env", help="Environment variable holding the servers' API key.")
-@click.option(
-    "--set",
-    "-o",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override any config key, e.g. -o sampling.temperature=0.8 -o engine.max_num_seqs=64.",
-)
+@_run_config_options
 @click.option("--force", is_flag=True, help="Resume even if the config changes the run's meaning.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Show vLLM's own log.")
@@ -228,23 +380,15 @@ def synth(
     **shortcuts: object,
 ) -> None:
     """Sample responses with vLLM and keep each query until its target is met (DARS)."""
-    from dartmath.synth.config import parse_override, resolve_config
+    from dartmath.synth.config import resolve_config
 
     _set_log_levels(verbose)
     try:
-        values: dict[str, object] = {}
-        for name, value in shortcuts.items():
-            if value is not None:
-                values[_SYNTH_SHORTCUTS[name]] = value
-        if endpoints:
-            values["backend.endpoints"] = list(endpoints)
+        values = _config_values(shortcuts, endpoints, overrides)
         if difficulty_from:  # one prior stays a string, as every earlier version wrote it
             values["strategy.difficulty_from"] = (
                 difficulty_from[0] if len(difficulty_from) == 1 else list(difficulty_from)
             )
-        for text in overrides:
-            key, value = parse_override(text)
-            values[key] = value
         cfg, notes = resolve_config(config_path, values)
     except DartError as e:
         _fail("synth", e)
@@ -276,6 +420,106 @@ def synth(
     if outcome.outcome == "interrupted":
         click.echo(f"Interrupted. Resume with: {_resume_command()}", err=True)
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _config_values(
+    shortcuts: dict[str, object], endpoints: tuple[str, ...], overrides: tuple[str, ...]
+) -> dict[str, object]:
+    """Dotted config keys and values from the named options and `--set` overrides."""
+    from dartmath.synth.config import parse_override
+
+    values: dict[str, object] = {}
+    for name, value in shortcuts.items():
+        if value is not None:
+            values[_SYNTH_SHORTCUTS[name]] = value
+    if endpoints:
+        values["backend.endpoints"] = list(endpoints)
+    for text in overrides:
+        key, value = parse_override(text)
+        values[key] = value
+    return values
+
+
+@main.command()
+@_run_config_options
+@click.option(
+    "--tokens-per-response",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Generated tokens per response (default: measured in the run's pool, --tokens-from, "
+    "or the pool beside a prior's query_info.jsonl).",
+)
+@click.option(
+    "--tokens-from",
+    type=click.Path(exists=True),
+    help="A pool or run directory to measure tokens per response in.",
+)
+@click.option(
+    "--tokens-per-s",
+    type=float,
+    help="Generated tokens/s of one replica on your hardware (bench/README.md says how to "
+    "measure it).",
+)
+@click.option(
+    "--replicas", default=1, show_default=True, type=click.IntRange(1), help="Engines at once."
+)
+@click.option(
+    "--gpus-per-replica",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="GPUs per engine (tensor parallelism), for GPU-hours.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Write a PNG: expected samples per query by difficulty (and per source).",
+)
+def plan(
+    config_path: str | None,
+    endpoints: tuple[str, ...],
+    difficulty_from: tuple[str, ...],
+    overrides: tuple[str, ...],
+    tokens_per_response: float | None,
+    tokens_from: str | None,
+    tokens_per_s: float | None,
+    replicas: int,
+    gpus_per_replica: int,
+    as_json: bool,
+    plot_path: str | None,
+    **shortcuts: object,
+) -> None:
+    """Predict a synth run's raw samples, kept responses, tokens and GPU-hours before it starts
+    (or what is left of it), from the pass rates of a prior or of the run's own pool. Prop2Diff
+    takes --difficulty-from as its prior; the other strategies read it for pass rates only."""
+    from dartmath.plan.build import TokenRate, plan_config, plan_run, throughput_of
+
+    def note(text: str) -> None:
+        click.echo(f"dart plan: note: {text}", err=True)
+
+    try:
+        values = _config_values(shortcuts, endpoints, overrides)
+        cfg, notes, rates_from = plan_config(config_path, values, list(difficulty_from))
+        for text in notes:
+            note(text)
+        report = plan_run(
+            cfg,
+            rates_from=rates_from,
+            tokens=None if tokens_per_response is None else TokenRate(tokens_per_response, "given"),
+            tokens_from=tokens_from,
+            throughput=throughput_of(tokens_per_s, replicas, gpus_per_replica),
+            config_path=config_path,
+            note=note,
+        )
+    except DartError as e:
+        _fail("plan", e)
+    click.echo(report.to_json() if as_json else report.format())
+    if plot_path:
+        from dartmath.plan.plot import plot_plan
+
+        plot_plan(report, plot_path)
+        click.echo(f"wrote {plot_path}", err=as_json)
 
 
 def _resume_command() -> str:

@@ -21,8 +21,14 @@ BAR_LIMIT = 300  # above this many queries, stepped areas instead of one bar per
 LABEL_LIMIT = 25  # up to this many queries, label each bar with its query_id
 
 
-def plot_report(report: Report, path: str | os.PathLike) -> None:
-    """Write the two-panel PNG of `report` to `path` (its directory must exist)."""
+def plot_report(
+    report: Report,
+    path: str | os.PathLike,
+    title: str | None = None,
+    correct_label: str = "correct",
+) -> None:
+    """Write the two-panel PNG of `report` to `path` (its directory must exist). `title`
+    replaces the summary line; `correct_label` names the dark bars (`dart export`: "kept")."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,9 +36,9 @@ def plot_report(report: Report, path: str | os.PathLike) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     try:
-        _responses_panel(left, hardest_first(report.queries))
+        _responses_panel(left, hardest_first(report.queries), correct_label)
         _pass_rate_panel(right, report.queries)
-        fig.suptitle(_title(report), fontsize=11)
+        fig.suptitle(title or _title(report), fontsize=11)
         fig.tight_layout()
         fig.savefig(path, format="png", dpi=110)
     finally:
@@ -57,8 +63,8 @@ def _no_data(ax: Axes) -> None:
     ax.set_yticks([])
 
 
-def _responses_panel(ax: Axes, rows: list[dict[str, Any]]) -> None:
-    """Raw and correct responses per query, hardest query first."""
+def _responses_panel(ax: Axes, rows: list[dict[str, Any]], correct_label: str) -> None:
+    """Raw and correct (or `correct_label`) responses per query, hardest query first."""
     ax.set_title("Responses per query, hardest first")
     if not rows:
         _no_data(ax)
@@ -68,10 +74,12 @@ def _responses_panel(ax: Axes, rows: list[dict[str, Any]]) -> None:
     correct = [r["tot_n_corrects"] for r in rows]
     if len(rows) <= BAR_LIMIT:
         ax.bar(xs, raw, width=0.8, color=RAW_COLOR, label="raw")
-        ax.bar(xs, correct, width=0.8, color=CORRECT_COLOR, label="correct")
+        ax.bar(xs, correct, width=0.8, color=CORRECT_COLOR, label=correct_label)
     else:
         ax.fill_between(xs, raw, step="mid", color=RAW_COLOR, label="raw", linewidth=0)
-        ax.fill_between(xs, correct, step="mid", color=CORRECT_COLOR, label="correct", linewidth=0)
+        ax.fill_between(
+            xs, correct, step="mid", color=CORRECT_COLOR, label=correct_label, linewidth=0
+        )
         ax.set_xlim(-0.5, len(rows) - 0.5)
     if len(rows) <= LABEL_LIMIT:
         ax.set_xticks(

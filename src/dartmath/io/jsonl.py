@@ -52,13 +52,36 @@ def parse_line(path: str | os.PathLike, lineno: int, raw: bytes) -> dict[str, An
     return obj
 
 
-def iter_jsonl_raw(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
-    """Yield (line number, raw line without newline), skipping blank lines. Constant memory."""
+def iter_jsonl_raw(
+    path: str | os.PathLike, limit: int | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Yield (line number, raw line without newline), skipping blank lines. Constant memory.
+    With `limit`, only the lines within its first `limit` bytes (see `whole_size`)."""
+    pos = 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
+            pos += len(raw)
+            if limit is not None and pos > limit:
+                return
             raw = raw.rstrip(b"\r\n")
             if raw.strip():
                 yield lineno, raw
+
+
+def whole_size(path: str | os.PathLike) -> int:
+    """The bytes of a file up to its last newline: all of it unless a writer was cut off (or is
+    writing) in the middle of its last line."""
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        pos, chunk = end, 1 << 16
+        while pos > 0:
+            start = max(0, pos - chunk)
+            f.seek(start)
+            nl = f.read(pos - start).rfind(b"\n")
+            if nl >= 0:
+                return start + nl + 1
+            pos = start
+    return 0
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:

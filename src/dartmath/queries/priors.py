@@ -43,13 +43,15 @@ _SHOWN = 60  # characters of a query text shown in an example
 
 @dataclass(frozen=True)
 class PriorRow:
-    """One row of a prior: where it is, its id, its pass rate and, if it has one, its query
-    text in `match_text` form."""
+    """One row of a prior: where it is, its id, its pass rate, if it has one its query text in
+    `match_text` form and, if it has them and they agree with its pass rate, the counts behind
+    it (`tot_n_corrects` of `tot_n_samples`: how well the pass rate is known)."""
 
     location: str
     query_id: str
     pass_rate: float
     text: str | None = None
+    counts: tuple[int, int] | None = None  # (correct, samples)
 
 
 def match_text(query: str) -> str:
@@ -96,7 +98,7 @@ def _read(src: str, problems: Problems, seen: dict[str, str]) -> list[PriorRow]:
         if first != loc:
             problems.add(loc, "query_id", f"duplicate query_id '{qid}' (also at {first})")
             continue
-        rows.append(PriorRow(loc, qid, rate, text))
+        rows.append(PriorRow(loc, qid, rate, text, _counts(rec, rate)))
     if n == 0:
         raise InputError(src, None, "no records found")
     return rows
@@ -137,6 +139,18 @@ def _pass_rate(loc: str, rec: dict[str, Any], problems: Problems) -> float | Non
     return float(val)
 
 
+def _counts(rec: dict[str, Any], rate: float) -> tuple[int, int] | None:
+    """(tot_n_corrects, tot_n_samples) when both are counts that give `rate`; else None: the
+    rate is then taken as exact (a prior of bare rates, or counts that do not match)."""
+    c, n = rec.get("tot_n_corrects"), rec.get("tot_n_samples")
+    for v in (c, n):
+        if isinstance(v, bool) or not isinstance(v, int):
+            return None
+    if not 0 <= c <= n or n == 0 or abs(c / n - rate) > 1e-9:
+        return None
+    return c, n
+
+
 def _text(loc: str, rec: dict[str, Any], problems: Problems) -> str | None:
     """The row's `query` in `match_text` form; None when it has none (absent, or null as in a
     table whose other rows have one) or after recording a problem."""
@@ -161,6 +175,7 @@ class PriorMatch:
     n_queries: int
     prior_rows: int
     pass_rates: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # where the row has them
     by_id: int = 0
     by_text: int = 0
     unused_rows: int = 0
@@ -262,6 +277,8 @@ def match_prior(
                 )
             if mode == "query_id" or row.text in (None, text):
                 m.pass_rates[q.query_id] = row.pass_rate
+                if row.counts is not None:
+                    m.counts[q.query_id] = row.counts
                 m.by_id += 1
                 used.add(i)
                 continue
@@ -269,6 +286,9 @@ def match_prior(
         rates = {rows[j].pass_rate for j in hits}
         if len(rates) == 1:
             m.pass_rates[q.query_id] = rates.pop()
+            counted = [rows[j].counts for j in hits if rows[j].counts is not None]
+            if counted:  # rows of one text and one rate: their counts pooled
+                m.counts[q.query_id] = (sum(c for c, _ in counted), sum(n for _, n in counted))
             m.by_text += 1
             used.update(hits)
             continue

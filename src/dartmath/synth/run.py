@@ -18,8 +18,9 @@ from typing import Any
 
 from dartmath.errors import DartError, InputError, ResumeRefused
 from dartmath.grading.async_grader import AsyncGrader
+from dartmath.plan.predict import plan_from_scheduler
 from dartmath.queries import Query, QuerySource, load_query_sources
-from dartmath.queries.priors import load_prior
+from dartmath.queries.priors import PriorMatch, load_prior
 from dartmath.record import QueryAccumulator
 from dartmath.sampling.backends import check_backend, start_sampler
 from dartmath.sampling.base import Sampler
@@ -57,16 +58,23 @@ _MATCHED_ON = {
 }
 
 
+def load_run_prior(cfg: SynthConfig, queries: list[Query]) -> PriorMatch | None:
+    """The Prop2Diff priors of the config (`strategy.difficulty_from`) read and matched to the
+    queries (`strategy.prior_match`); None without a prior."""
+    sources = cfg.strategy.difficulty_sources()
+    return load_prior(sources, queries, cfg.strategy.prior_match) if sources else None
+
+
 def make_scheduler(
-    cfg: SynthConfig, queries: list[Query], note: Callable[[str], None] = log.info
+    cfg: SynthConfig,
+    queries: list[Query],
+    match: PriorMatch | None,
+    note: Callable[[str], None] = log.info,
 ) -> Scheduler:
-    """The scheduler for this run. With Prop2Diff priors (`strategy.difficulty_from`), they are
-    read and matched to the queries (`strategy.prior_match`) and `note` gets the match report;
-    the queries with no match are probed (`strategy.n_probe`), or without a probe the run is
-    refused (InputError, with the report)."""
+    """The scheduler for this run. With a Prop2Diff prior's `match` (`load_run_prior`), `note`
+    gets its match report; the queries with no match are probed (`strategy.n_probe`), or
+    without a probe the run is refused (InputError, with the report)."""
     s = cfg.strategy
-    sources = s.difficulty_sources()
-    match = load_prior(sources, queries, s.prior_match) if sources else None
     try:
         scheduler = Scheduler(
             [q.query_id for q in queries],
@@ -79,7 +87,7 @@ def make_scheduler(
     except MissingPriorError as e:
         assert match is not None  # only a prior can lack queries
         raise InputError(
-            ", ".join(sources),
+            ", ".join(s.difficulty_sources()),
             None,
             f"{e}: strategy.n_probe (--n-probe) probes each query the prior lacks with that many "
             f"samples. {_MATCHED_ON[s.prior_match]}:\n{match.report()}",
@@ -132,7 +140,8 @@ async def synth(
     template = get_template(cfg.prompt.template, cfg.prompt.instruction)
     check_backend(cfg, template)
     queries = load_run_queries(cfg)
-    scheduler = make_scheduler(cfg, queries, note)
+    match = load_run_prior(cfg, queries)
+    scheduler = make_scheduler(cfg, queries, match, note)
     store = RunStore(cfg.run.dir)
     with store.lock():
         resumed = store.prepare(cfg.to_dict(), force=force)
@@ -145,6 +154,10 @@ async def synth(
         for qid, verdicts in pool.verdicts.items():
             scheduler.restore(qid, verdicts, pool.next_idx[qid])
         session = _Session(cfg, store, queries, scheduler, acc)
+        if not scheduler.done:
+            plan = plan_from_scheduler(cfg, queries, scheduler, match, resumed=resumed)
+            if plan.totals.planned:
+                note(plan.headline())
         if scheduler.done:
             store.write_query_info(session.query_info_rows())
             summary = store.read_summary()

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import yaml
 
 from dartmath.errors import InputError, ResumeRefused, RunDirError
-from dartmath.io.jsonl import atomic_writer, dumps, iter_jsonl_raw, parse_line
+from dartmath.io.jsonl import atomic_writer, dumps, iter_jsonl_raw, parse_line, whole_size
 from dartmath.record import QueryAccumulator, correct_of, query_id_of, sample_idx_of
 from dartmath.synth.config import meaning_diff
 
@@ -88,6 +88,25 @@ class RunStore:
         finally:
             os.close(fd)  # releases the lock
 
+    def lock_holder(self) -> int | None:
+        """The pid of the process holding the run directory's lock (0 when it wrote none
+        readable), or None when no process holds it. Creates nothing: a directory without a
+        `.lock` has never been locked. Tests the lock by taking it for an instant, so from a
+        process that holds it itself (POSIX locks are per process) it reads as free."""
+        try:
+            fd = os.open(self.dir / LOCK, os.O_RDWR)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+                return int(text) if text.isdigit() else 0
+            return None
+        finally:
+            os.close(fd)  # releases the lock if it was taken
+
     def prepare(self, config: dict[str, Any], force: bool = False) -> bool:
         """Create the directory, or check that an existing run has the same meaning.
 
@@ -113,26 +132,15 @@ class RunStore:
     def load_pool(
         self, known_ids: Iterable[str], accumulator: QueryAccumulator | None = None
     ) -> PoolState:
-        """Read the pool, cutting off a torn last line; every other line must be whole and
-        belong to a known query, or the pool is reported as damaged (file, line, field).
-        Each record also goes to `accumulator` (the query-info counts)."""
-        state = PoolState()
+        """Read the pool after cutting off a torn last line (`read_pool`); each record also
+        goes to `accumulator` (the query-info counts)."""
         if not self.pool_path.exists():
-            return state
-        state.torn_bytes = _cut_torn_tail(self.pool_path)
-        known = set(known_ids)
-        path = self.pool_path
-        for lineno, raw in iter_jsonl_raw(path):
-            rec = parse_line(path, lineno, raw)
-            qid = query_id_of(rec, path, lineno)
-            if qid not in known:
-                raise InputError(path, lineno, f"unknown query_id {qid!r}", "query_id")
-            correct = correct_of(rec, path, lineno)
-            idx = sample_idx_of(rec, path, lineno)
-            state.verdicts.setdefault(qid, []).append(correct)
-            state.next_idx[qid] = max(state.next_idx.get(qid, 0), idx + 1)
-            if accumulator is not None:
-                accumulator.add(rec, lineno)
+            return PoolState()
+        torn = _cut_torn_tail(self.pool_path)
+        state = read_pool(
+            self.pool_path, known_ids, None if accumulator is None else accumulator.add
+        )
+        state.torn_bytes = torn
         return state
 
     def append(self, records: list[dict[str, Any]]) -> None:
@@ -211,6 +219,34 @@ class RunStore:
                 os.close(fd)
 
 
+def read_pool(
+    path: Path,
+    known_ids: Iterable[str] | None,
+    on_record: Callable[[dict[str, Any], int], None] | None = None,
+) -> PoolState:
+    """The verdicts of a pool's whole lines, without changing the file: a last line with no
+    newline (a run writing it now, or killed while writing it) is left out and its size is
+    `torn_bytes`. Every whole line must be a graded record of a known query (any query when
+    `known_ids` is None), or the pool is reported as damaged (InputError: file, line, field).
+    `on_record` sees each record."""
+    state = PoolState()
+    known = None if known_ids is None else set(known_ids)
+    whole = whole_size(path)
+    state.torn_bytes = path.stat().st_size - whole
+    for lineno, raw in iter_jsonl_raw(path, whole):
+        rec = parse_line(path, lineno, raw)
+        qid = query_id_of(rec, path, lineno)
+        if known is not None and qid not in known:
+            raise InputError(path, lineno, f"unknown query_id {qid!r}", "query_id")
+        correct = correct_of(rec, path, lineno)
+        idx = sample_idx_of(rec, path, lineno)
+        state.verdicts.setdefault(qid, []).append(correct)
+        state.next_idx[qid] = max(state.next_idx.get(qid, 0), idx + 1)
+        if on_record is not None:
+            on_record(rec, lineno)
+    return state
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     with atomic_writer(path) as f:
         f.write(data)
@@ -261,25 +297,11 @@ def sum_sessions(sessions: list[dict[str, Any]]) -> dict[str, Any]:
 def _cut_torn_tail(path: Path) -> int:
     """Truncate a file that does not end with a newline back to its last newline."""
     size = path.stat().st_size
-    if size == 0:
+    keep = whole_size(path)
+    if keep == size:
         return 0
     with open(path, "rb+") as f:
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return 0
-        pos, chunk = size, 1 << 16
-        while pos > 0:
-            start = max(0, pos - chunk)
-            f.seek(start)
-            block = f.read(pos - start)
-            nl = block.rfind(b"\n")
-            if nl >= 0:
-                keep = start + nl + 1
-                break
-            pos = start
-        else:
-            keep = 0
         f.truncate(keep)
         f.flush()
         os.fsync(f.fileno())
-        return size - keep
+    return size - keep

@@ -57,7 +57,7 @@ def _panel(ax: Axes, rows: list[QueryPlan], max_raw: int | None) -> None:
         sd = math.sqrt(r.raw_var) if r.raw_var is not None and math.isfinite(r.raw_var) else 0.0
         raw.append(mean)
         lo.append(max(0.0, mean - Z * sd))
-        hi.append(mean + Z * sd)
+        hi.append(mean + Z * sd if max_raw is None else min(mean + Z * sd, max_raw))
         kept.append(r.kept_mean or 0.0)
     ax.fill_between(x, lo, hi, step="mid", color=RAW_COLOR, alpha=0.5, label=f"raw ± {Z:g} sd")
     ax.step(x, raw, where="mid", color="#5b7fa8", label="expected raw samples")

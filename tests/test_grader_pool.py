@@ -64,6 +64,10 @@ HOSTILE = {
     "open math delimiters": "\\(" * 300_000,
     "numbers and spaces": "1 " * 500_000,
     "final answer headings": "Final Answer:\n" * 100_000,
+    # Programming syntax: read by a whitelist parser, never run (tests/test_code_syntax.py)
+    "code injection": "\\boxed{__import__('os').system('true')*2}",
+    "code power tower": "\\boxed{2**10**10**10*x}",
+    "code nested calls": "\\boxed{" + "sqrt(" * 5000 + "2" + ")" * 5000 + "*x}",
 }
 
 

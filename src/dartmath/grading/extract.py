@@ -459,6 +459,29 @@ def _numeric_left_side(before: str, truncated: bool) -> bool:
     return has_digit and not truncated
 
 
+# A whole response that is only a number: sign, digits (thousands grouped or not), decimals, or
+# a fraction; a currency sign before or after, a percent sign or word after.
+_ONLY_NUMBER = re.compile(
+    r"^(?:\\\$|[$€£¥])?\s*[+-]?"
+    r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+|\d+\s*/\s*\d+)"
+    r"\s*(?:%|\\%|percent|[€£¥])?$",
+    re.IGNORECASE,
+)
+_MAX_ONLY_ANSWER = 40
+
+
+def _only_an_answer(text: str) -> str | None:
+    """Last resort: a short one-line response that is nothing but a number (with a currency
+    sign, thousands separators, math delimiters, a percent sign or word) is its answer."""
+    text = _clean_tail(text).strip()
+    if len(text) > _MAX_ONLY_ANSWER or "\n" in text:
+        return None
+    x = _clean_inline_answer(text)
+    if x.startswith("$"):  # a stray delimiter, or a dollar sign
+        x = x[1:].strip()
+    return x if _ONLY_NUMBER.match(x) else None
+
+
 def _final_number_answer(text: str) -> str | None:
     """Last resort: the final sentence ends "... is 2/3." or "... = 360"."""
     text = _clean_tail(text)
@@ -566,6 +589,7 @@ def extract_answer(resp: str) -> str | None:
         _heading_answer,
         _gsm8k_answer,
         _final_math_answer,
+        _only_an_answer,
         _final_number_answer,
         _conclusion_number_answer,
         _letter_answer,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from dartmath.grading.brackets import closing_brace
+from dartmath.grading.code_syntax import code_to_latex
 
 _SPACING = re.compile(r"(?<!\\)\\[!,;:> ]|\\q?quad|\\(?:display|text|script)style\b|~")
 _LEFT_RIGHT = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![a-zA-Z])\.?")
@@ -248,6 +249,7 @@ def normalize(s: str) -> str:
         s = strip_delimiters(m.group("x"))
     s = s.replace("\\$", "").replace("$", "")
     s = _CURRENCY.sub("", s) if re.search(r"\d", s) else s
+    s = code_to_latex(s.strip()) or s
     s = _NOT_EQUAL.sub(r"\\ne ", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\bmod", "\\mod")
     s = _COMMA_BANG.sub("", s)

@@ -136,7 +136,8 @@ class _Parser:
         while self._peek() in ("*", "/"):
             op = self._take()[1]
             right = self.factor()
-            out = rf"\frac{{{out}}}{{{right}}}" if op == "/" else rf"{out} \cdot {right}"
+            # `*`, not `\cdot`: the LaTeX reader takes `d \cdot n` for a symbol `dcdot`
+            out = rf"\frac{{{out}}}{{{right}}}" if op == "/" else f"{out} * {right}"
         return out
 
     def factor(self) -> str:

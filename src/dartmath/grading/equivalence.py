@@ -24,7 +24,7 @@ from dartmath.grading.answer import (
     read,
 )
 from dartmath.grading.extract import OR_WORD
-from dartmath.grading.normalize import normalize
+from dartmath.grading.normalize import lone_letters, normalize
 from dartmath.grading.scalar import ParseFailure, Scalar, values_equal
 
 MAX_PARSE_LEN = 1000
@@ -147,6 +147,11 @@ def is_equivalent(ref: str, ans: str) -> bool:
     if ans is None:
         return False
     nref, nans = normalize(ref), normalize(ans)
+    ref_vars, ans_vars = lone_letters(nref), lone_letters(nans)
+    if ans_vars:  # a letter that is a variable on one side is no unit on the other
+        nref = normalize(ref, ans_vars)
+    if ref_vars:
+        nans = normalize(ans, ref_vars)
     if _compact(nref) == _compact(nans):
         return bool(nref)
     if _decimal_comma(nref, nans) or _decimal_comma(nans, nref):

@@ -467,19 +467,35 @@ _ONLY_NUMBER = re.compile(
     r"\s*(?:%|\\%|percent|[€£¥])?$",
     re.IGNORECASE,
 )
-_MAX_ONLY_ANSWER = 40
+_MAX_ONLY_ANSWER = 60
+_ONLY_BOOLEAN = re.compile(r"^(?:\\text\{\s*)?(?:yes|no|true|false)\s*\}?$", re.IGNORECASE)
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_WORD_IN_MATH = re.compile(r"(?<![A-Za-z])(?!(?:and|or)(?![A-Za-z]))[A-Za-z]{2,}")
+
+
+def _greek(c: str) -> bool:
+    return "\u0370" <= c <= "\u03ff"
 
 
 def _only_an_answer(text: str) -> str | None:
-    """Last resort: a short one-line response that is nothing but a number (with a currency
-    sign, thousands separators, math delimiters, a percent sign or word) is its answer."""
+    """Last resort: a short one-line response that is only an answer: a number (with a currency
+    sign, thousands separators, math delimiters, a percent sign or word), yes / no / true /
+    false, or math with no word in it (LaTeX commands, one-letter names, digits; "and" / "or"
+    between values)."""
     text = _clean_tail(text).strip()
     if len(text) > _MAX_ONLY_ANSWER or "\n" in text:
         return None
     x = _clean_inline_answer(text)
     if x.startswith("$"):  # a stray delimiter, or a dollar sign
         x = x[1:].strip()
-    return x if _ONLY_NUMBER.match(x) else None
+    if _ONLY_NUMBER.match(x) or _ONLY_BOOLEAN.match(x):
+        return x
+    if x.startswith("~") or any(c.isalpha() and not c.isascii() and not _greek(c) for c in x):
+        return None  # "about 12"; a word in another script
+    words = _WORD_IN_MATH.search(_LATEX_COMMAND.sub(" ", x.replace("\\text{", "{")))
+    if words is None and re.search(r"\d|\\[A-Za-z]", x):
+        return x
+    return None
 
 
 def _final_number_answer(text: str) -> str | None:

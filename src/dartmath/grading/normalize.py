@@ -141,6 +141,10 @@ _TRAILING_TEXT = re.compile(
 )
 _VAR_IN = re.compile(r"^\s*[a-zA-Z]\s*\\in\s*")
 _WS = re.compile(r"\s+")
+# The LaTeX reader takes a lone `d` before a space and a letter, `\cdot` or `\times` for a
+# differential (`d n` becomes the symbol `dn`); braces keep it a variable.
+_LONE_D = re.compile(r"(?<![\\A-Za-z])d(?=\s+[A-Za-z]|\s*\\(?:cdot|times)(?![A-Za-z]))")
+_LONE_LETTER = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
 # A line break between two numerals is kept (as one `\n`): `11\n5/6` is two numbers, never
 # the mixed number 11 5/6.
 _DIGIT_BREAK = re.compile(r"(?<=\d)[ \t]*[\r\n]\s*(?=[\d.+-])")
@@ -195,8 +199,9 @@ def strip_delimiters(s: str) -> str:
     return s
 
 
-def _drop_units(s: str) -> str:
-    """Drop a trailing unit after a number: `5 \\text{ cm}`, `12 inches`, `3 sq units`."""
+def _drop_units(s: str, variables: frozenset[str] = frozenset()) -> str:
+    """Drop a trailing unit after a number: `5 \\text{ cm}`, `12 inches`, `3 sq units`; not a
+    letter that is one of `variables` (`192 m` against a reference `192*m`)."""
     if not re.search(r"\d", s):
         return s
     m = _TRAILING_CJK.match(s)
@@ -208,8 +213,10 @@ def _drop_units(s: str) -> str:
     m = _TRAILING_WORDS.match(s)
     if m:
         words = m.group("words").split()
-        if all(w.lower() not in _MATH_WORDS for w in words) and (
-            len(words) > 1 or len(words[0]) > 1 or words[0] in _ONE_LETTER_UNITS
+        if (
+            all(w.lower() not in _MATH_WORDS for w in words)
+            and (len(words) > 1 or len(words[0]) > 1 or words[0] in _ONE_LETTER_UNITS)
+            and not any(w in variables for w in words)
         ):
             head = m.group("head").strip()
             if re.search(r"\d", head) and not head.endswith("\\"):
@@ -236,8 +243,14 @@ def _before_approx(s: str) -> str:
     return head
 
 
-def normalize(s: str) -> str:
-    """Canonical string form of an answer; equal forms mean equal answers."""
+def lone_letters(s: str) -> frozenset[str]:
+    """The one-letter names standing alone in a normalised answer (`2 f^{2} - 508 f j`: f, j)."""
+    return frozenset(_LONE_LETTER.findall(s))
+
+
+def normalize(s: str, variables: frozenset[str] = frozenset()) -> str:
+    """Canonical string form of an answer; equal forms mean equal answers. A one-letter word
+    after a number is a unit (`12 m`) unless it is one of `variables`, the other side's."""
     if len(s) > MAX_NORMALIZE_LEN:  # huge untrusted text: whitespace only, in linear time
         return _WS.sub(" ", s).strip()
     s = _MANGLED_RE.sub(lambda m: _MANGLED[m.group(1)], s)
@@ -268,7 +281,7 @@ def normalize(s: str) -> str:
     if not re.search(r"\d", s):
         s = _unwrap(s, _TEXT_CMDS)
     else:
-        s = _drop_units(s)
+        s = _drop_units(s, variables)
         s = _unwrap(s, _TEXT_CMDS)
     s = _VAR_IN.sub("", s)
     s = _DIGIT_BREAK.sub("\x00", s)
@@ -280,4 +293,6 @@ def normalize(s: str) -> str:
     s = re.sub(r"\s*(dollars?|cents?)$", "", s, flags=re.IGNORECASE) if re.search(r"\d", s) else s
     if _THOUSANDS.match(s):
         s = s.replace(",", "")
+    if "\\int" not in s:
+        s = _LONE_D.sub("{d}", s)
     return s

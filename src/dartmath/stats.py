@@ -19,12 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dartmath.errors import DartError, InputError
 from dartmath.io.jsonl import iter_jsonl
 from dartmath.record import SOURCE, query_id_of, query_info_from_jsonl, short_by, with_source
-from dartmath.synth.store import CONFIG, QUERY_INFO
+from dartmath.synth.store import CONFIG, QUERY_INFO, read_run_config
 from dartmath.synth.strategies import STOP_BUDGET, STOP_MAX_RAW, counts_correct
 
 # The stop reasons of a cap: the query stopped before its target.
@@ -354,13 +352,10 @@ def _run_fields(
 def _counts_correct(config_path: Path) -> bool:
     """Whether the run's targets count correct responses (every strategy but vrt), from its
     `config.yaml`; InputError when that cannot be read."""
-    try:
-        cfg = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(config_path, None, f"cannot read it ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise InputError(config_path, None, f"not valid YAML ({e})") from None
-    strategy = cfg.get("strategy") if isinstance(cfg, dict) else None
+    cfg = read_run_config(config_path)
+    if cfg is None:
+        raise InputError(config_path, None, "no such file")
+    strategy = cfg.get("strategy")
     if not isinstance(strategy, dict) or not isinstance(strategy.get("name"), str):
         raise InputError(config_path, None, "no strategy name", "strategy.name")
     return counts_correct(strategy["name"])

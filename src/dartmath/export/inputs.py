@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dartmath.errors import DartError, InputError
 from dartmath.io.jsonl import iter_jsonl, whole_size
 from dartmath.record import query_id_of
 from dartmath.stats import pool_path
-from dartmath.synth.store import CONFIG, QUERY_INFO, RunStore
+from dartmath.synth.store import CONFIG, QUERY_INFO, RunStore, read_run_config
 from dartmath.synth.strategies import PARAMS, counts_correct
 
 
@@ -74,7 +72,7 @@ def open_input(path: str | os.PathLike, allow_unfinished: bool = False) -> Input
             f"its last line is cut off ({torn} bytes: the run was killed while writing it): "
             "left out, as dart synth cuts it when it resumes"
         )
-    config = _read_config(run_dir / CONFIG)
+    config = read_run_config(run_dir / CONFIG)
     targets_count_correct = False
     if config is None:
         inp.notes.append(f"no {CONFIG}: model, template and strategy unknown, no target cap")
@@ -154,21 +152,6 @@ def check_agreement(inputs: Sequence[Input], allow_mixed: bool) -> None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _read_config(path: Path) -> dict[str, Any] | None:
-    """A run directory's config as a mapping; None when it has none."""
-    if not path.exists():
-        return None
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(path, None, f"cannot read it ({e.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(path, None, f"not valid YAML ({e})") from None
-    if not isinstance(config, dict):
-        raise InputError(path, None, "not a run config (expected a mapping)")
-    return config
 
 
 def _read_query_info(inp: Input, path: Path, targets_count_correct: bool) -> None:

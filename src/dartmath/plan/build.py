@@ -12,15 +12,13 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
 from dartmath.errors import ConfigError, InputError, ResumeRefused
 from dartmath.plan.predict import plan_from_scheduler
 from dartmath.plan.report import Plan, Throughput, TokenRate
 from dartmath.queries.priors import load_prior
 from dartmath.synth.config import SynthConfig, meaning_diff, resolve_config
 from dartmath.synth.run import load_run_prior, load_run_queries, make_scheduler
-from dartmath.synth.store import CONFIG, POOL, read_pool
+from dartmath.synth.store import CONFIG, POOL, read_pool, read_run_config
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +141,9 @@ def _tokens_in(pool: Path, query_ids: set[str]) -> TokenRate | None:
 def _check_same_run(run_dir: Path, cfg: SynthConfig) -> None:
     """A run directory planned from must hold a run of this config (as `dart synth` would
     resume it)."""
-    path = run_dir / CONFIG
-    if not path.is_file():
+    old = read_run_config(run_dir / CONFIG)
+    if old is None:
         return
-    try:
-        old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: cannot read the run's config: {e}") from None
     diffs = meaning_diff(old, cfg.to_dict())
     if diffs:
         raise ResumeRefused(

@@ -219,6 +219,22 @@ class RunStore:
                 os.close(fd)
 
 
+def read_run_config(path: Path) -> dict[str, Any] | None:
+    """A run directory's `config.yaml` as a mapping, for the commands that read a run without
+    resuming it; None when there is none, InputError when it cannot be read or is no mapping."""
+    if not path.exists():
+        return None
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(path, None, f"cannot read it ({e.strerror})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(path, None, f"not valid YAML ({e})") from None
+    if not isinstance(config, dict):
+        raise InputError(path, None, "not a run config (expected a mapping)")
+    return config
+
+
 def read_pool(
     path: Path,
     known_ids: Iterable[str] | None,

@@ -1,9 +1,10 @@
 """A small in-process fake of an OpenAI-compatible server (vLLM's shape), scriptable per request.
 
-It runs in the test's own event loop (aiohttp.web on 127.0.0.1), answers `GET /v1/models` and
-`POST /v1/completions` with `n` choices, and can be told what to do with the next requests of
-either route: answer an error status, drop the connection, never answer, or send an unreadable
-body. It counts what it receives, so tests synchronise on its counters instead of on sleeps.
+It runs in the test's own event loop (aiohttp.web on 127.0.0.1), answers `GET /v1/models`,
+`GET /health` and `POST /v1/completions` with `n` choices (streamed as server-sent events when
+the request says `stream: true`, as vLLM does), and can be told what to do with the next
+requests of each route: answer an error status, drop the connection, never answer, stall part
+way through a stream, or send an unreadable body. It counts what it receives, so tests synchronise on its counters instead of on sleeps.
 Each normal answer is numbered and names its server, so a test can tell which server and which
 attempt every yielded completion came from.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import time
 from collections import deque
@@ -21,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-ROUTES = ("models", "completions")
+ROUTES = ("models", "completions", "health")
 
 DEFAULT_MESSAGES = {
     400: "This model's maximum context length is 2048 tokens; the request has 4096",
@@ -53,7 +55,7 @@ class Status:
 @dataclass(frozen=True)
 class Drop:
     """Close the connection without an answer: before any byte, or after the headers and a
-    first part of the body (`when="after_headers"`)."""
+    first part of the body (`when="after_headers"`; a streamed answer: its first sample whole)."""
 
     when: str = "before"
 
@@ -64,13 +66,21 @@ class Hang:
 
 
 @dataclass(frozen=True)
+class Stall:
+    """Stream the first `after` samples of the answer whole, then send nothing more (a hung
+    engine behind a live API server)."""
+
+    after: int = 0
+
+
+@dataclass(frozen=True)
 class Malformed:
     """Answer 200 with a body that is not a completion (unreadable JSON by default)."""
 
     body: bytes = b'{"choices": [{"index": 0, "te'
 
 
-Action = Ok | Status | Drop | Hang | Malformed
+Action = Ok | Status | Drop | Hang | Stall | Malformed
 
 
 class FakeOpenAI:
@@ -110,6 +120,7 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/completions", self._completions)
+        app.router.add_get("/health", self._health)
         # handler_cancellation: a handler whose client has gone is cancelled (vLLM aborts such
         # a request), which is how a hanging answer ends and how a disconnect is counted
         self._runner = web.AppRunner(
@@ -135,6 +146,11 @@ class FakeOpenAI:
     def completions(self) -> int:
         """Completion requests received (answered or not)."""
         return self.counts["completions"]
+
+    @property
+    def health(self) -> int:
+        """Health checks received."""
+        return self.counts["health"]
 
     @property
     def models(self) -> int:
@@ -212,6 +228,9 @@ class FakeOpenAI:
         }
         return await self._act(request, action, body)
 
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        return await self._act(request, self._next("health"), None)
+
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         self.inflight += 1
         try:
@@ -222,6 +241,9 @@ class FakeOpenAI:
             denied = self._refused_key(request)
             if denied is not None:
                 return denied
+            before = isinstance(action, Status | Hang) or action == Drop("before")
+            if data.get("stream") and not before:
+                return await self._stream(request, data, action)
             return await self._act(request, action, lambda: self._answer(data))
         finally:
             self.inflight -= 1
@@ -236,13 +258,15 @@ class FakeOpenAI:
                 await resp.write(b'{"id": "cmpl-dropped", "choices": [')
             request.transport.close()
             return await self._until_gone()
-        if isinstance(action, Hang):
+        if isinstance(action, Hang | Stall):  # a hung engine answers nothing, streamed or not
             return await self._until_gone()
         if isinstance(action, Status):
             error = {"message": action.text(), "type": "Error", "param": None, "code": action.code}
             resp = web.json_response({"error": error}, status=action.code)
         elif isinstance(action, Malformed):
             resp = web.Response(body=action.body, content_type="application/json")
+        elif body is None:
+            resp = web.Response()
         else:
             resp = web.json_response(body() if callable(body) else body)
         if not self.keep_alive:
@@ -258,6 +282,53 @@ class FakeOpenAI:
             self._bump()
             raise
         raise AssertionError("unreachable")
+
+    async def _stream(
+        self, request: web.Request, data: dict[str, Any], action: Action
+    ) -> web.StreamResponse:
+        """The answer as vLLM streams it: two deltas per sample, the samples interleaved (the
+        second delta carries the finish reason), a usage event, `[DONE]`. `Stall` and `Drop`
+        stop after some samples; `Malformed` sends its body as the one event."""
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        if not self.keep_alive:
+            resp.force_close()
+        await resp.prepare(request)
+        if isinstance(action, Malformed):
+            await resp.write(b"data: " + action.body + b"\n\ndata: [DONE]\n\n")
+            await resp.write_eof()
+            return resp
+        answer = self._answer(data)
+        choices = answer["choices"]
+        stall_after = {Stall: getattr(action, "after", 0), Drop: 1}.get(type(action))
+
+        async def send(event: dict[str, Any]) -> None:
+            await resp.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+
+        order = [c for c in choices if stall_after is None or c["index"] < stall_after]
+        for part in (0, 1):
+            for c in order:
+                cut = len(c["text"]) // 2
+                delta = {
+                    "index": c["index"],
+                    "text": c["text"][cut:] if part else c["text"][:cut],
+                    "finish_reason": c["finish_reason"] if part else None,
+                }
+                if "token_ids" in c:
+                    half = len(c["token_ids"]) // 2
+                    ids = c["token_ids"]
+                    delta["token_ids"] = ids[half:] if part else ids[:half]
+                    if not part:
+                        delta["prompt_token_ids"] = c["prompt_token_ids"]
+                await send({"id": answer["id"], "object": "text_completion", "choices": [delta]})
+        if isinstance(action, Drop):
+            request.transport.close()
+        if stall_after is not None:
+            return await self._until_gone()
+        if (data.get("stream_options") or {}).get("include_usage"):
+            await send({"id": answer["id"], "choices": [], "usage": answer["usage"]})
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
 
     def _answer(self, data: dict[str, Any]) -> dict[str, Any]:
         """A completion in vLLM's shape: `n` choices, `token_ids` when asked for."""

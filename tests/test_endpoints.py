@@ -18,23 +18,23 @@ def _fleet(*limits: int, **policy) -> Fleet:
 def test_pick_balances_by_outstanding_samples_relative_to_limit():
     fleet = _fleet(100, 100)
     a, b = fleet.endpoints
-    fleet.acquire(a, 10)
+    fleet.acquire(a, 10, now=0.0)
     assert fleet.pick(4) is b
-    fleet.acquire(b, 30)
+    fleet.acquire(b, 30, now=0.0)
     assert fleet.pick(4) is a
     # a bigger server takes proportionally more
     big = _fleet(300, 100)
     x, y = big.endpoints
-    big.acquire(x, 60)  # 20% loaded
-    big.acquire(y, 30)  # 30% loaded
+    big.acquire(x, 60, now=0.0)  # 20% loaded
+    big.acquire(y, 30, now=0.0)  # 30% loaded
     assert big.pick(1) is x
 
 
 def test_pick_respects_the_per_endpoint_limit_but_never_starves_a_large_request():
     fleet = _fleet(8, 8)
     a, b = fleet.endpoints
-    fleet.acquire(a, 6)
-    fleet.acquire(b, 7)
+    fleet.acquire(a, 6, now=0.0)
+    fleet.acquire(b, 7, now=0.0)
     assert fleet.pick(4) is None  # neither has room for 4
     assert fleet.pick(2) is a
     fleet.release(a, 6)
@@ -44,10 +44,10 @@ def test_pick_respects_the_per_endpoint_limit_but_never_starves_a_large_request(
 def test_the_endpoint_that_just_failed_is_avoided_while_another_can_serve():
     fleet = _fleet(10, 10)
     a, b = fleet.endpoints
-    fleet.acquire(b, 5)
+    fleet.acquire(b, 5, now=0.0)
     assert fleet.pick(1) is a
     assert fleet.pick(1, avoid=a) is b
-    fleet.acquire(b, 5)  # b is full: a is taken even though it just failed
+    fleet.acquire(b, 5, now=0.0)  # b is full: a is taken even though it just failed
     assert fleet.pick(1, avoid=a) is a
 
 
@@ -58,7 +58,7 @@ def test_refused_connection_sets_aside_at_once_other_failures_after_a_streak():
     assert not a.healthy and fleet.pick(1) is b
     assert not fleet.on_failure(b, "HTTP 503", now=0.0)
     assert not fleet.on_failure(b, "HTTP 503", now=0.0)
-    fleet.on_success(b, 1)  # a success resets the streak
+    fleet.on_success(b)  # a success resets the streak
     assert not fleet.on_failure(b, "HTTP 503", now=0.0)
     assert not fleet.on_failure(b, "HTTP 503", now=0.0)
     assert fleet.on_failure(b, "HTTP 503", now=0.0)
@@ -77,6 +77,10 @@ def test_set_aside_endpoints_are_probed_after_a_cooldown_that_doubles():
     fleet.probe_failed(a, "refused", now=106.0)
     fleet.probe_failed(a, "refused", now=114.0)
     assert a.cooldown == 10.0  # capped
+    fleet.probe_started(a)  # a probe under way: not due again until it has failed
+    assert fleet.due_for_probe(1e9) == [] and fleet.next_probe_at() is None
+    fleet.probe_failed(a, "refused", now=120.0)
+    assert fleet.next_probe_at() == 130.0
     fleet.probe_succeeded(a)
     assert a.healthy and fleet.pick(1) is a and fleet.next_probe_at() is None
     assert a.set_asides == 1 and a.failures == 1
@@ -98,38 +102,55 @@ def test_endpoint_urls_are_normalised():
     assert normalise_endpoint(" https://x.example/api ") == "https://x.example/api"
 
 
-def test_answer_parsing_counts_tokens_per_sample_and_checks_n():
-    import pytest
+def test_error_messages_are_read_from_an_openai_error_body_or_shown_raw():
+    from dartmath.sampling.openai_http import _error_message
 
-    from dartmath.sampling.openai_http import _completions, _error_message
-
-    data = {
-        "choices": [
-            {"index": 0, "text": "a", "finish_reason": "stop", "token_ids": [1, 2, 3]},
-            {"index": 1, "text": "b", "finish_reason": "length", "token_ids": [4]},
-        ],
-        "usage": {"completion_tokens": 4},
-    }
-    comps = _completions(data, 2)
-    assert [(c.index, c.text, c.n_tokens, c.finish_reason) for c in comps] == [
-        (0, "a", 3, "stop"),
-        (1, "b", 1, "length"),
-    ]
-    # a server without token ids: exact for n = 1 (usage), unknown per sample otherwise
-    one = {
-        "choices": [{"index": 0, "text": "x", "finish_reason": "stop"}],
-        "usage": {"completion_tokens": 7},
-    }
-    assert _completions(one, 1)[0].n_tokens == 7
-    for c in data["choices"]:
-        del c["token_ids"]
-    assert [c.n_tokens for c in _completions(data, 2)] == [None, None]
-    with pytest.raises(ValueError, match="asked for 3 samples, got 2"):
-        _completions(data, 3)
     assert _error_message(b'{"error": {"message": "prompt too long", "code": 400}}') == (
         "prompt too long"
     )
     assert _error_message(b"<html>Bad Gateway</html>") == "<html>Bad Gateway</html>"
+
+
+def test_a_stalled_endpoint_is_one_holding_samples_that_sent_nothing_for_the_idle_limit():
+    fleet = _fleet(10, 10)
+    a, b = fleet.endpoints
+    assert fleet.stalled(now=1000.0, idle=30.0) == []  # no work: silence is no stall
+    fleet.acquire(a, 4, now=100.0)  # its silence counts from here
+    fleet.acquire(b, 4, now=100.0)
+    b.last_heard = 125.0  # b streams; a says nothing
+    assert fleet.stalled(now=129.9, idle=30.0) == []
+    assert fleet.stalled(now=130.0, idle=30.0) == [a]
+    fleet.acquire(a, 2, now=140.0)  # more work for a silent server does not reset its clock
+    assert fleet.stalled(now=140.0, idle=30.0) == [a]
+    fleet.on_stall(a, "stalled: nothing for 40 s", now=140.0)
+    assert not a.healthy and a.stalled and a.stalls == 1 and a.set_asides == 1
+    assert fleet.stalled(now=200.0, idle=30.0) == [b]  # set aside: found once, not again
+    fleet.probe_succeeded(a)
+    assert a.healthy and not a.stalled
+
+
+def test_samples_finish_one_by_one_and_the_rest_is_released():
+    fleet = _fleet(10)
+    (a,) = fleet.endpoints
+    fleet.acquire(a, 4, now=0.0)
+    fleet.on_sample(a)
+    fleet.on_sample(a)
+    assert a.outstanding == 2 and a.samples == 2
+    fleet.release(a, 2)  # the attempt ended with two samples missing
+    assert a.outstanding == 0 and a.samples == 2 and a.requests == 1
+
+
+def test_a_dead_engine_is_counted_once_per_episode():
+    fleet = _fleet(10, 10)
+    a, _ = fleet.endpoints
+    assert fleet.on_engine_dead(a, "engine dead", now=0.0)
+    assert not a.healthy and a.engine_deaths == 1 and a.set_asides == 1
+    assert not fleet.on_engine_dead(a, "engine dead", now=5.0)  # a probe sees it again
+    assert a.engine_deaths == 1 and a.set_asides == 1
+    fleet.probe_succeeded(a)  # restarted
+    assert fleet.on_engine_dead(a, "engine dead", now=50.0)
+    assert a.engine_deaths == 2 and a.set_asides == 2
+    assert a.summary()["engine_deaths"] == 2 and a.summary()["stalls"] == 0
 
 
 def test_endpoints_file_skips_comments_and_blank_lines(tmp_path):

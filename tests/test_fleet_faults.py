@@ -20,7 +20,7 @@ from dartmath.errors import BackendError
 from dartmath.sampling.base import Completion
 from dartmath.sampling.endpoints import RetryPolicy
 from dartmath.sampling.openai_http import HTTPOptions, OpenAISampler
-from fake_openai import Drop, FakeOpenAI, Hang, Malformed, Status, refusing_url
+from fake_openai import Drop, FakeOpenAI, Hang, Malformed, Stall, Status, refusing_url
 
 SAMPLING = {"temperature": 0.7, "top_p": 0.9, "max_tokens": 32, "stop": None}
 TEST_TIMEOUT = 15.0  # a guard: every test takes well under a second
@@ -81,6 +81,19 @@ def one_answer(comps: list[Completion], n: int) -> str:
         assert c.n_tokens == 4 + c.index  # from the choice's token_ids
         assert c.finish_reason == ("stop" if c.index % 2 == 0 else "length")
     return answers.pop()
+
+
+def sources(comps: list[Completion], n: int) -> dict[int, tuple[str, int]]:
+    """Check `comps` are n distinct samples; map each index to the (answer id, sample of that
+    answer) it came from. A retry asks only for the samples still missing, so one request's
+    samples may come from several answers."""
+    assert sorted(c.index for c in comps) == list(range(n))
+    out = {}
+    for c in comps:
+        _, answer, _, j, *_ = c.text.split()
+        out[c.index] = (answer, int(j))
+        assert c.n_tokens == 4 + int(j)  # from the streamed token_ids of that sample
+    return out
 
 
 async def eventually(pred: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -150,9 +163,12 @@ def test_failures_on_a_lone_server_are_retried_there_and_three_set_it_aside(code
             assert ep.healthy and ep.consecutive_failures == 0 and ep.samples == 5
             if failures >= 3:
                 assert ep.set_asides == 1
-                # start-up check, a failed probe, a good one; then the 4th attempt
+                # start-up check, a failed probe, a good one; then the 4th attempt (health
+                # checks, after each failure and in each probe, aside)
                 first, probes, last = ["models"], ["models"] * 2, ["completions"]
-                assert a.log == first + ["completions"] * 3 + probes + last
+                seen = [route for route in a.log if route != "health"]
+                assert seen == first + ["completions"] * 3 + probes + last
+                assert a.health >= 2  # each probe asks /health first
                 assert ep.last_error is not None and "HTTP 503: still loading" in ep.last_error
             else:
                 assert ep.set_asides == 0 and a.models == 1  # never probed
@@ -207,11 +223,13 @@ def test_a_wrong_api_key_fails_the_start_with_a_hint():
     ("action", "error"),
     [
         (Drop("before"), "ServerDisconnectedError"),
-        (Drop("after_headers"), "ClientPayloadError"),
         (Malformed(), "unreadable answer"),
-        (Malformed(b'{"choices": [{"index": 0, "text": "x"}]}'), "asked for 3 samples, got 1"),
+        (
+            Malformed(b'{"choices": [{"index": 0, "text": "x", "finish_reason": null}]}'),
+            "ended with 0 of 3 samples finished",
+        ),
     ],
-    ids=["dropped-before-any-byte", "dropped-after-headers", "bad-json", "too-few-choices"],
+    ids=["dropped-before-any-byte", "bad-json", "ended-early"],
 )
 def test_a_broken_answer_is_retried_and_nothing_of_it_is_yielded(action, error):
     async def main() -> None:
@@ -228,17 +246,116 @@ def test_a_broken_answer_is_retried_and_nothing_of_it_is_yielded(action, error):
     run(main())
 
 
-def test_a_silent_server_times_out_and_the_request_goes_to_the_other():
+def test_a_stream_cut_off_keeps_its_finished_samples_and_asks_only_for_the_rest():
+    async def main() -> None:
+        async with serving("a") as (a,), connected([a.url]) as sampler:
+            (ep,) = sampler.fleet.endpoints
+            a.script(Drop("after_headers"))  # sample 0 streams whole, then the line drops
+            comps = await collect(sampler, 3)
+            # index 0 from the cut answer; indices 1 and 2 from the retry's samples 0 and 1
+            assert sources(comps, 3) == {0: ("a#1", 0), 1: ("a#2", 0), 2: ("a#2", 1)}
+            assert [b["n"] for b in a.bodies] == [3, 2]
+            assert "ClientPayloadError" in (ep.last_error or "")
+            assert sampler.retries == 1 and ep.samples == 3 and ep.outstanding == 0
+
+    run(main())
+
+
+def test_a_request_past_request_timeout_goes_to_the_other_server():
     async def main() -> None:
         async with serving("a", "b") as (a, b):
             a.script(Hang())
-            async with connected([a.url, b.url], request_timeout=0.3) as sampler:
+            async with connected([a.url, b.url], request_timeout=0.3, idle_timeout=None) as sampler:
                 ea, eb = sampler.fleet.endpoints
                 comps = await collect(sampler, 2)
                 assert one_answer(comps, 2) == "b#1"
                 assert sampler.retries == 1 and ea.failures == 1
-                assert ea.last_error is not None and ea.last_error.endswith("timed out")
+                assert "no whole answer within 0.3 s (backend.request_timeout)" in (
+                    ea.last_error or ""
+                )
+                assert ea.healthy and ea.stalls == 0  # one slow request is no stall
                 await a.wait_for(lambda s: s.disconnects == 1)  # the client hung up on it
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "action", [Hang(), Stall(0), Stall(1)], ids=["no-headers", "headers-only", "one-sample"]
+)
+def test_a_stalled_server_is_set_aside_and_its_requests_move_at_once(action):
+    """A server that takes requests and then sends nothing: every request there moves to the
+    other server after idle_timeout (not request_timeout), the samples it did finish are
+    kept, and the server stays aside while a 1-token completion cannot get through."""
+
+    async def main() -> None:
+        async with serving("a", "b") as (a, b):
+            a.set_default(action)
+            async with connected([a.url, b.url], idle_timeout=0.3, request_timeout=60.0) as sampler:
+                ea, eb = sampler.fleet.endpoints
+                t0 = time.monotonic()
+                results = await asyncio.gather(*(collect(sampler, 3, f"q{i}") for i in range(6)))
+                assert time.monotonic() - t0 < 5.0  # seconds, not the request timeout
+                seen = [src for comps in results for src in sources(comps, 3).values()]
+                assert len(set(seen)) == len(seen) == 18  # nothing lost, nothing twice
+                from_a = [answer for answer, _ in seen if answer.startswith("a#")]
+                # 3 of the 6 requests went to a; each keeps what a finished before it stalled
+                assert len(from_a) == (3 * action.after if isinstance(action, Stall) else 0)
+                assert ea.stalls == 1 and not ea.healthy and ea.stalled
+                assert ea.last_error is not None and "stalled" in ea.last_error
+                assert eb.healthy and eb.failures == 0 and ea.outstanding == 0
+                # its probes reach the 1-token completion, which hangs too: it stays aside
+                await a.wait_for(lambda s: any(b.get("max_tokens") == 1 for b in s.bodies))
+                assert not ea.healthy and ea.set_asides == 1
+                summary = {e["url"]: e for e in sampler.stats()["endpoints"]}
+                assert summary[a.url]["stalls"] == 1 and summary[a.url]["healthy"] is False
+
+    run(main())
+
+
+def test_a_stalled_server_comes_back_once_a_completion_gets_through():
+    async def main() -> None:
+        async with serving("a", "b") as (a, b):
+            a.script(Stall(0))
+            async with connected([a.url, b.url], idle_timeout=0.2) as sampler:
+                ea, _ = sampler.fleet.endpoints
+                comps = await collect(sampler, 2)
+                assert {s[0] for s in sources(comps, 2).values()} == {"b#1"}
+                assert ea.stalls == 1
+                await eventually(lambda: ea.healthy)  # the probe's completion went through
+                assert not ea.stalled and a.bodies[-1]["max_tokens"] == 1
+                comps = await collect(sampler, 2, "q1")  # a is idle, b has none: either
+                assert len(comps) == 2
+
+    run(main())
+
+
+def test_a_dead_engine_is_recognised_by_health_and_its_requests_move():
+    """vLLM after its engine process died: /v1/models still answers, /health says 503, a stream
+    in flight ends with an error event, another one hangs."""
+    died = b'{"error": {"message": "EngineCore encountered an issue", "code": 500}}'
+
+    async def main() -> None:
+        async with (
+            serving("a", "b") as (a, b),
+            connected([a.url, b.url], request_timeout=60.0) as sampler,
+        ):
+            ea, eb = sampler.fleet.endpoints
+            a.script(Malformed(died))  # q0's stream ends with the engine's error ...
+            a.set_default(Stall(0))  # ... q2's hangs
+            a.set_default(Status(503), route="health")
+            t0 = time.monotonic()
+            results = await asyncio.gather(*(collect(sampler, 3, f"q{i}") for i in range(3)))
+            # q0's failure asked /health: the engine is dead, so q2 moved at once too
+            assert time.monotonic() - t0 < 5.0
+            assert [b["prompt"] for b in a.bodies] == ["What is 1 + 1?"] * 2  # q0, q2
+            for comps in results:
+                assert {s[0][0] for s in sources(comps, 3).values()} == {"b"}
+            assert ea.engine_deaths == 1 and not ea.healthy and ea.stalls == 0
+            assert "engine dead" in (ea.last_error or "")
+            await a.wait_for(lambda s: s.health >= 2)  # a probe: still dead, stays aside
+            assert not ea.healthy and ea.engine_deaths == 1 and a.completions == 2
+            summary = {e["url"]: e for e in sampler.stats()["endpoints"]}
+            assert summary[a.url]["engine_deaths"] == 1
 
     run(main())
 
@@ -420,9 +537,9 @@ def test_concurrent_requests_through_faults_lose_and_duplicate_nothing():
             b.script(Status(500), Drop("after_headers"))
             async with connected([a.url, b.url]) as sampler:
                 results = await asyncio.gather(*(collect(sampler, 3, f"q{i}") for i in range(12)))
-                answers = [one_answer(comps, 3) for comps in results]
-                assert len(set(answers)) == 12  # no answer handed to two requests
-                assert a.answered + b.answered == 12
+                seen = [src for comps in results for src in sources(comps, 3).values()]
+                assert len(set(seen)) == len(seen) == 36  # no sample handed on twice
+                assert a.answered + b.answered == 13  # 12, and the one cut after a sample
                 eps = sampler.fleet.endpoints
                 assert sum(ep.samples for ep in eps) == 36
                 assert sampler.retries == 6 == sum(ep.failures for ep in eps)

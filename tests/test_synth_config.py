@@ -92,11 +92,21 @@ def test_meaning_diff_ignores_engine_and_grader():
             "backend.request_timeout",
         ),
         ({"backend.request_seed": 1}, "backend.request_seed"),
+        ({"backend.idle_timeout": 0}, "`backend.idle_timeout` must be > 0 seconds (null: no"),
+        ({"backend.idle_timeout": "30s"}, "backend.idle_timeout"),
+        ({"backend.stream_interval": 0}, "`backend.stream_interval` must be >= 1"),
+        ({"backend.stream_interval": 1.5}, "backend.stream_interval"),
     ],
 )
 def test_backend_errors_name_the_key(extra, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):
         load_config(None, {**BASE, **extra})
+
+
+def test_stall_detection_is_on_by_default_and_null_turns_it_off():
+    cfg = load_config(None, BASE)
+    assert cfg.backend.idle_timeout == 30.0 and cfg.backend.stream_interval == 16
+    assert load_config(None, {**BASE, "backend.idle_timeout": None}).backend.idle_timeout is None
 
 
 def test_backend_is_not_part_of_a_runs_meaning():

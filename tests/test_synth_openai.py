@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,8 @@ def _check_stops(run_dir: Path) -> list[dict]:
 
 
 def test_prompts_match_the_in_process_engine_token_for_token(servers, model_dir):
-    """The chat template is applied client side and sent without a second BOS."""
+    """The chat template is applied client side and sent without a second BOS (the request
+    streamed, as the sampler sends it: the first event of a sample carries the prompt ids)."""
     import urllib.request
 
     from transformers import AutoTokenizer
@@ -124,12 +126,14 @@ def test_prompts_match_the_in_process_engine_token_for_token(servers, model_dir)
             "max_tokens": 1,
             "add_special_tokens": False,
             "return_token_ids": True,
+            "stream": True,
         }
     ).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"}
     req = urllib.request.Request(f"{servers[0].url}/v1/completions", body, headers)
     with urllib.request.urlopen(req, timeout=60) as r:
-        served = json.load(r)["choices"][0]["prompt_token_ids"]
+        first = next(line for line in r if line.startswith(b"data: {"))
+    served = json.loads(first[len(b"data: ") :])["choices"][0]["prompt_token_ids"]
     # what the in-process engine tokenizes for the chat template (add_special_tokens=False)
     assert served == tok(prompt, add_special_tokens=False)["input_ids"]
 
@@ -149,6 +153,9 @@ def test_synth_on_two_servers_and_a_dead_one_meets_every_target(servers, tmp_pat
     run_dir = tmp_path / "fleet"
     pool = _check_stops(run_dir)
     assert all(r["n_tokens"] > 0 and r["finish_reason"] in ("stop", "length") for r in pool)
+    # exact counts from the streamed token ids: a sample cut at max_tokens has that many
+    cut = [r["n_tokens"] for r in pool if r["finish_reason"] == "length"]
+    assert cut and set(cut) == {64}
     stats = out.summary["sessions"][-1]["backend_stats"]["endpoints"]
     by_url = {e["url"]: e for e in stats}
     assert by_url[dead]["samples"] == 0 and by_url[dead]["set_asides"] >= 1
@@ -250,6 +257,91 @@ def test_servers_dying_and_coming_back_ctrl_c_and_resume_lose_nothing(servers, t
     _check_stops(run_dir)  # ... nor duplicated, and every target is met exactly
     summary = json.loads((run_dir / "run_summary.json").read_text())
     assert [s["outcome"] for s in summary["sessions"]] == ["interrupted", "done"]
+
+
+def _run_with_a_fault(servers, tmp_path, name: str, fault, **extra) -> tuple[dict, str, float]:
+    """`dart synth` over both servers; once both have answered, `fault()` hits the first.
+    Returns the session's per-endpoint stats, stderr, and the seconds from fault to end."""
+    a, b = servers
+    cfg_path = tmp_path / "run.yaml"
+    cfg_path.write_text(yaml.safe_dump(_config(tmp_path, [a.url, b.url], name, **extra)))
+    run_dir = tmp_path / name
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", KEY_ENV: API_KEY}
+    proc = subprocess.Popen(
+        synth_cmd(cfg_path),
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    err = _Lines(proc.stderr)
+    try:
+        wait_for(lambda: _n_lines(run_dir / "pool.jsonl") >= 4, 300, "4 pool lines", proc)
+        fault()
+        t_fault = time.monotonic()
+        proc.wait(timeout=300)
+        after = time.monotonic() - t_fault
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = err.text()
+    assert proc.returncode == 0, text[-3000:]
+    assert "Traceback" not in text
+    _check_stops(run_dir)  # every target met exactly, nothing lost or written twice
+    summary = json.loads((run_dir / "run_summary.json").read_text())
+    stats = summary["sessions"][-1]["backend_stats"]["endpoints"]
+    return {e["url"]: e for e in stats}, text, after
+
+
+@pytest.mark.parametrize("part", ["engine", "api-server"])
+def test_a_stalled_server_costs_seconds_and_its_requests_finish_on_the_other(
+    servers, tmp_path, part
+):
+    """A hung engine (its process stopped: the API server takes requests, lists its model,
+    says it is healthy and never answers) or a stopped API server (the kernel still completes
+    connections nobody answers), beside a healthy server: the run moves the stalled server's
+    requests at once and finishes, nothing lost or duplicated, the server recorded as stalled.
+    request_timeout stays at its 1800 s default: only stall detection can end those requests."""
+    a, b = servers
+    stopped = []
+
+    def stall() -> None:
+        proc = a.engine_core() if part == "engine" else a.api_process()
+        proc.suspend()  # SIGSTOP
+        stopped.append(proc)
+
+    try:
+        by_url, err, after = _run_with_a_fault(
+            servers, tmp_path, f"stall-{part}", stall, backend={"idle_timeout": 10.0}
+        )
+    finally:
+        for proc in stopped:
+            proc.resume()
+    assert after < 120, f"the run took {after:.0f} s after the stall"
+    assert by_url[a.url]["stalls"] >= 1 and by_url[a.url]["failures"] >= 1
+    assert f"endpoint {a.url} stalled: nothing received for" in err
+    assert by_url[b.url]["stalls"] == 0 and by_url[b.url]["samples"] > 0
+    a.wait_ready(60)  # resumed, it answers again
+
+
+def test_a_server_whose_engine_dies_is_recognised_and_its_requests_finish_elsewhere(
+    servers, tmp_path
+):
+    """kill -9 of vLLM's engine process: the API server lives on for a few seconds, lists its
+    model and fails requests; /health says 503. The run tells, sets it aside, and finishes."""
+    a, b = servers
+    try:
+        by_url, err, _ = _run_with_a_fault(
+            servers, tmp_path, "engine-dies", lambda: a.engine_core().kill()
+        )
+        assert by_url[a.url]["engine_deaths"] == 1, by_url[a.url]
+        assert f"endpoint {a.url}: its engine is dead (GET /health answers HTTP 503)" in err
+        assert not by_url[a.url]["healthy"] and by_url[b.url]["samples"] > 0
+    finally:
+        a.stop()
+        a.start(timeout=400)  # leave the pair as the fixture made it
 
 
 def test_unreachable_endpoint_is_reported_clearly(tmp_path):

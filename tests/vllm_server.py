@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
+
 SERVED_NAME = "smol"
 
 
@@ -101,6 +103,18 @@ class VLLMServer:
                 pass
             time.sleep(0.5)
         raise TimeoutError(f"vLLM server on {self.url} not ready after {timeout} s")
+
+    def engine_core(self) -> psutil.Process:
+        """vLLM's engine process (V1 runs it apart from the API server that answers HTTP)."""
+        assert self.proc is not None
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            if "EngineCor" in child.name() or "EngineCore" in " ".join(child.cmdline()):
+                return child
+        raise LookupError(f"no EngineCore process under the server on {self.url}")
+
+    def api_process(self) -> psutil.Process:
+        assert self.proc is not None
+        return psutil.Process(self.proc.pid)
 
     def kill(self) -> None:
         """SIGKILL the whole server (API process, engine core, workers): a crash."""

@@ -91,6 +91,8 @@ async def start_openai(cfg: SynthConfig, template: PromptTemplate) -> Sampler:
         limit_per_endpoint=b.max_inflight_per_endpoint,
         connect_timeout=b.connect_timeout,
         request_timeout=b.request_timeout,
+        idle_timeout=b.idle_timeout,
+        stream_interval=b.stream_interval,
         startup_timeout=b.startup_timeout,
         request_seed=b.request_seed,
         extra_body=dict(b.extra_body),

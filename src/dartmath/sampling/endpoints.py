@@ -3,12 +3,16 @@
 A fleet is a list of OpenAI-compatible servers. Requests go to the server with the fewest
 outstanding samples relative to its limit, so a fast server takes more work and a slow one
 is not buried. A server that fails (refused connection, timeout, 429, 5xx) is set aside for a
-cool-down that doubles with each further failure, and comes back once a probe succeeds. All
-of it is driven by an injected clock, so it is tested without sleeping.
+cool-down that doubles with each further failure, and comes back once a probe succeeds. A
+server that holds samples of ours and has sent nothing for a while is stalled (a hung engine, a
+wedged GPU, a dead connection): a healthy one always streams tokens of some request, even when
+others wait in its queue. All of it is driven by an injected clock, so it is tested without
+sleeping.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -25,11 +29,16 @@ class Endpoint:
     down_until: float = 0.0  # while set aside: not before this time is it probed
     cooldown: float = 0.0  # the current set-aside period
     last_error: str | None = None
+    last_heard: float = 0.0  # when it last sent a byte (or was given work while it had none)
+    stalled: bool = False  # set aside for a stall: a probe must get a completion through
+    engine_dead: bool = False  # set aside with its engine dead (/health)
     # accounting for the run summary
     requests: int = 0
     samples: int = 0
     failures: int = 0
     set_asides: int = 0
+    stalls: int = 0
+    engine_deaths: int = 0
 
     def room(self) -> int:
         return self.limit - self.outstanding
@@ -41,6 +50,8 @@ class Endpoint:
             "samples": self.samples,
             "failures": self.failures,
             "set_asides": self.set_asides,
+            "stalls": self.stalls,
+            "engine_deaths": self.engine_deaths,
             "healthy": self.healthy,
             "last_error": self.last_error,
         }
@@ -85,17 +96,51 @@ class Fleet:
                 best, best_key = ep, key
         return best
 
-    def acquire(self, ep: Endpoint, n: int) -> None:
+    def acquire(self, ep: Endpoint, n: int, now: float) -> None:
+        if not ep.outstanding:
+            ep.last_heard = now  # its silence counts from the moment it has work
         ep.outstanding += n
         ep.requests += 1
 
+    def on_sample(self, ep: Endpoint) -> None:
+        """One of the samples sent to `ep` finished."""
+        ep.outstanding -= 1
+        ep.samples += 1
+
     def release(self, ep: Endpoint, n: int) -> None:
+        """`n` samples sent to `ep` will not finish there (the request ended or was given up)."""
         ep.outstanding -= n
 
-    def on_success(self, ep: Endpoint, n: int) -> None:
-        ep.samples += n
+    def on_success(self, ep: Endpoint) -> None:
         ep.consecutive_failures = 0
         ep.cooldown = 0.0
+
+    def stalled(self, now: float, idle: float) -> list[Endpoint]:
+        """Healthy endpoints that hold samples and have sent nothing for `idle` seconds."""
+        return [
+            ep
+            for ep in self.endpoints
+            if ep.healthy and ep.outstanding and now - ep.last_heard >= idle
+        ]
+
+    def on_stall(self, ep: Endpoint, error: str, now: float) -> None:
+        """Set a stalled endpoint aside at once; its probe must then get a completion through."""
+        ep.stalls += 1
+        ep.stalled = True
+        ep.last_error = error
+        if ep.healthy:
+            self._set_aside(ep, now)
+
+    def on_engine_dead(self, ep: Endpoint, error: str, now: float) -> bool:
+        """The endpoint says its engine is dead: set it aside. True when this is news."""
+        ep.last_error = error
+        news = not ep.engine_dead
+        if news:
+            ep.engine_dead = True
+            ep.engine_deaths += 1
+        if ep.healthy:
+            self._set_aside(ep, now)
+        return news
 
     def on_failure(self, ep: Endpoint, error: str, now: float, *, at_once: bool = False) -> bool:
         """Record a failed request; set the endpoint aside when it keeps failing (or at once,
@@ -128,13 +173,20 @@ class Fleet:
     def probe_succeeded(self, ep: Endpoint) -> None:
         ep.healthy = True
         ep.consecutive_failures = 0
+        ep.stalled = False
+        ep.engine_dead = False
 
     def due_for_probe(self, now: float) -> list[Endpoint]:
         return [ep for ep in self.endpoints if not ep.healthy and ep.down_until <= now]
 
+    def probe_started(self, ep: Endpoint) -> None:
+        """A probe of `ep` is under way: it is not due again until that probe has failed."""
+        ep.down_until = math.inf
+
     def next_probe_at(self) -> float | None:
         times = [ep.down_until for ep in self.endpoints if not ep.healthy]
-        return min(times) if times else None
+        soonest = min(times, default=math.inf)
+        return None if soonest == math.inf else soonest
 
     def all_down(self) -> bool:
         return not any(ep.healthy for ep in self.endpoints)

@@ -1,13 +1,18 @@
 """A fleet of OpenAI-compatible inference servers (vLLM, SGLang, ...) as one sampler.
 
-Each request is one `/v1/completions` call with `n` samples. The prompt is rendered here, by
-the same template code as the in-process engine, so a config gives the same prompts on either
-backend. Requests go to the server with the fewest outstanding samples for its limit
-(`endpoints.Fleet`). Timeouts, refused connections, 429 and 5xx answers are retried with
-jittered backoff, on another server where there is one; a server that keeps failing is set
-aside and probed until it answers again; with every server down, requests wait (and the
-progress bar says so). Nothing of a request is handed on before its whole answer has
-arrived, so a failed attempt loses nothing and a retried one duplicates nothing.
+Each request is one streamed `/v1/completions` call with `n` samples; each sample is handed on
+as soon as it finishes, as in process. The prompt is rendered here, by the same template code as
+the in-process engine, so a config gives the same prompts on either backend. Requests go to the
+server with the fewest outstanding samples for its limit (`endpoints.Fleet`). Timeouts, refused
+connections, 429 and 5xx answers are retried with jittered backoff, on another server where
+there is one; a server that keeps failing is set aside and probed until it answers again; with
+every server down, requests wait (and the progress bar says so). A retry asks only for the
+samples still missing, so a failed attempt loses nothing and a retried one duplicates nothing.
+
+A server that holds samples of ours and sends nothing for `idle_timeout` seconds is stalled: its
+requests are given up and move to other servers at once, and it is set aside until a probe gets
+a completion through. A server whose `/health` answers 503 (vLLM: its engine is dead) is set
+aside the same way and reported as such.
 
 A cancelled request closes its connection; vLLM's server aborts a request whose client has
 gone, so a query that met its target stops costing server time.
@@ -20,7 +25,8 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +34,7 @@ import orjson
 
 from dartmath.errors import BackendError
 from dartmath.sampling.base import Completion
+from dartmath.sampling.completion_stream import CompletionStream, StreamError
 from dartmath.sampling.endpoints import Endpoint, Fleet, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -36,12 +43,20 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
+# vLLM's `/health` status when its engine has died (the API server may answer for a while)
+ENGINE_DEAD_STATUS = 503
+
+
 class _Transient(Exception):
     """One attempt failed in a way worth retrying."""
 
-    def __init__(self, message: str, *, refused: bool = False) -> None:
+    def __init__(self, message: str, *, refused: bool = False, given_up: bool = False) -> None:
         super().__init__(message)
         self.refused = refused  # nobody listens there: set the endpoint aside at once
+        self.given_up = given_up  # its server is set aside already: retry elsewhere at once
+
+
+_END = object()  # an attempt's stream is over and every sample of it finished
 
 
 @dataclass
@@ -53,6 +68,10 @@ class HTTPOptions:
     limit_per_endpoint: int = 256  # samples in flight per server
     connect_timeout: float = 10.0
     request_timeout: float = 1800.0  # one whole completion request, queueing included
+    # A server holding samples of ours that sends nothing for this long is stalled
+    # (None: no stall detection; a request then waits up to request_timeout).
+    idle_timeout: float | None = 30.0
+    stream_interval: int = 16  # tokens per streamed delta (vLLM; fewer events, less client CPU)
     startup_timeout: float = 600.0  # wait this long for a first endpoint to answer
     token_ids: bool = True  # ask vLLM for the generated token ids (exact n_tokens per sample)
     # A random seed per request. Off by default: vLLM's CPU build kills its engine on a seeded
@@ -98,7 +117,11 @@ class OpenAISampler:
         self._tokenizer: Any = None
         self._changed = asyncio.Event()
         self._probe_wake = asyncio.Event()
-        self._prober: asyncio.Task | None = None
+        self._background: list[asyncio.Task] = []
+        self._health_checks: dict[str, asyncio.Task] = {}
+        self._probes: dict[str, asyncio.Task] = {}
+        # the inboxes of the attempts in flight, per endpoint URL: how a stall gives them up
+        self._inboxes: defaultdict[str, set[asyncio.Queue]] = defaultdict(set)
         self._all_down_since: float | None = None
         self.capacity = fleet.capacity
         self.seed = None
@@ -137,9 +160,8 @@ class OpenAISampler:
             # uvicorn (vLLM's server) drops idle connections after 5 s: reusing one it has
             # just closed fails the request, so let them go sooner here
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=3.0),
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=options.connect_timeout, sock_read=options.request_timeout
-            ),
+            # a request's own limits (request_timeout, idle_timeout) are kept by the sampler
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=options.connect_timeout),
         )
         try:
             served = await _wait_for_fleet(session, fleet, options)
@@ -147,7 +169,12 @@ class OpenAISampler:
         except BaseException:
             await session.close()
             raise
-        body: dict[str, Any] = {"model": model_name, **sampling}
+        body: dict[str, Any] = {
+            "model": model_name,
+            **sampling,
+            "stream": True,
+            "stream_interval": options.stream_interval,
+        }
         if body.get("stop") is None:
             body.pop("stop", None)
         if not add_special_tokens:
@@ -158,51 +185,87 @@ class OpenAISampler:
         sampler = cls(fleet, session, options, model_name, body, random.Random(), tokenizer_source)
         if capacity is not None:
             sampler.capacity = capacity
-        sampler._prober = asyncio.create_task(sampler._probe_loop())
+        sampler._background.append(asyncio.create_task(sampler._probe_loop()))
+        if options.idle_timeout is not None:
+            sampler._background.append(
+                asyncio.create_task(sampler._watch_loop(options.idle_timeout))
+            )
         up = [ep.url for ep in fleet.endpoints if ep.healthy]
         log.info("openai backend: model %s on %d of %d endpoints", model_name, len(up), len(urls))
         return sampler
 
     # ---- the Sampler interface ----
     async def sample(self, request_id: str, prompt: str, n: int) -> AsyncIterator[Completion]:
-        body = dict(self._body, prompt=prompt, n=n)
-        if self._options.request_seed:
-            # vLLM seeds sample i of a request with seed + i: draw from a wide range so that
-            # two requests of one query practically never overlap
-            body["seed"] = self._rng.randrange(1 << 62)
-        payload = orjson.dumps(body)
+        todo = list(range(n))  # the request's samples not finished yet
+        payload = self._payload(prompt, n)
         attempt = 0
         avoid: Endpoint | None = None
         while True:
-            ep = self.fleet.pick(n, avoid)
+            k = len(todo)
+            ep = self.fleet.pick(k, avoid)
             if ep is None:
                 self._note_all_down()
                 await self._wait_for_change()
                 continue
-            self.fleet.acquire(ep, n)
+            self.fleet.acquire(ep, k, time.monotonic())
+            # the stream is read by a task of its own, so that no timeout or cancellation of
+            # the attempt is ever pending while this generator is suspended at a `yield`
+            inbox: asyncio.Queue = asyncio.Queue()
+            reader = asyncio.create_task(self._read(ep, payload, k, inbox.put_nowait))
+            self._inboxes[ep.url].add(inbox)
+            done: set[int] = set()
             failure: _Transient | None = None
             try:
-                completions = await self._post(ep, payload, n)
-            except _Transient as e:
-                failure = e
+                while True:
+                    item = await inbox.get()
+                    if isinstance(item, Completion):
+                        self.fleet.on_sample(ep)
+                        done.add(item.index)
+                        yield Completion(
+                            todo[item.index], item.text, item.n_tokens, item.finish_reason
+                        )
+                    elif item is _END:
+                        break
+                    elif isinstance(item, _Transient):
+                        failure = item
+                        break
+                    else:
+                        raise item
             finally:
-                self.fleet.release(ep, n)  # before any backoff: a waiting request holds no slot
+                self._inboxes[ep.url].discard(inbox)
+                reader.cancel()  # closes the connection: vLLM aborts what is left
+                self.fleet.release(ep, k - len(done))  # a waiting request holds no slot
                 if failure is not None:
-                    self._on_failure(ep, str(failure), refused=failure.refused)
+                    self._on_failure(ep, failure)
                 self._notify()
-            if failure is not None:
-                attempt += 1
-                self.retries += 1
-                avoid = ep
-                delay = self.fleet.policy.delay(attempt, self._rng)
-                log.debug("%s: %s; retry %d in %.1f s", request_id, failure, attempt, delay)
-                await asyncio.sleep(delay)
+            if failure is None:
+                self.fleet.on_success(ep)
+                self._note_up()
+                return
+            if done:  # ask only for the samples still missing
+                todo = [i for j, i in enumerate(todo) if j not in done]
+                payload = self._payload(prompt, len(todo))
+            attempt += 1
+            self.retries += 1
+            avoid = ep
+            if failure.given_up:
+                log.debug("%s: %s; retrying elsewhere", request_id, failure)
                 continue
-            self.fleet.on_success(ep, n)
-            self._note_up()
-            for comp in completions:
-                yield comp
-            return
+            delay = self.fleet.policy.delay(attempt, self._rng)
+            log.debug("%s: %s; retry %d in %.1f s", request_id, failure, attempt, delay)
+            await asyncio.sleep(delay)
+
+    def _payload(self, prompt: str, n: int) -> bytes:
+        body = dict(self._body, prompt=prompt, n=n)
+        if n == 1:
+            # the usage event gives a lone sample its token count on a server that sends no
+            # token ids; for more samples it has only their sum: not worth an event
+            body["stream_options"] = {"include_usage": True}
+        if self._options.request_seed:
+            # vLLM seeds sample i of a request with seed + i: draw from a wide range so that
+            # two requests of one query practically never overlap
+            body["seed"] = self._rng.randrange(1 << 62)
+        return orjson.dumps(body)
 
     def tokenizer(self) -> Any:
         """The model's tokenizer, for the `chat` template (loaded on first use)."""
@@ -226,39 +289,69 @@ class OpenAISampler:
         }
 
     async def aclose(self) -> None:
-        if self._prober is not None:
-            self._prober.cancel()
+        tasks = [*self._background, *self._health_checks.values(), *self._probes.values()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._prober
+                await task
         await self._session.close()
 
     # ---- one attempt ----
-    async def _post(self, ep: Endpoint, payload: bytes, n: int) -> list[Completion]:
+    async def _read(
+        self, ep: Endpoint, payload: bytes, n: int, put: Callable[[object], None]
+    ) -> None:
+        """Hand the attempt's samples to `put` as they finish, then `_END` or what failed."""
+        try:
+            async with asyncio.timeout(self._options.request_timeout):
+                await self._stream(ep, payload, n, put)
+        except TimeoutError:
+            put(
+                _Transient(
+                    f"{ep.url}: no whole answer within {self._options.request_timeout:g} s "
+                    "(backend.request_timeout)"
+                )
+            )
+        except Exception as e:  # the request retries it, or raises it (a bug shows there)
+            put(e)
+        else:
+            put(_END)
+
+    async def _stream(
+        self, ep: Endpoint, payload: bytes, n: int, put: Callable[[object], None]
+    ) -> None:
         import aiohttp
 
+        stream = CompletionStream(n)
         try:
             async with self._session.post(f"{ep.url}/v1/completions", data=payload) as resp:
-                raw = await resp.read()
-                status = resp.status
+                if resp.status != 200:
+                    raise _refusal(ep, resp.status, await resp.read())
+                if resp.content_type != "text/event-stream":
+                    raise BackendError(
+                        f"{ep.url}/v1/completions answered {resp.content_type} to a streamed "
+                        "request (stream: true): dart needs a server that streams completions"
+                    )
+                async for data in resp.content.iter_any():
+                    ep.last_heard = time.monotonic()
+                    for comp in stream.feed(data):
+                        put(comp)
+                for comp in stream.end():
+                    put(comp)
         except aiohttp.ClientConnectorError as e:
             raise _Transient(f"{ep.url}: cannot connect: {_os_reason(e)}", refused=True) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        except (aiohttp.ClientError, OSError) as e:  # OSError holds TimeoutError
             raise _Transient(f"{ep.url}: {_describe(e)}") from None
-        if status in RETRY_STATUSES:
-            raise _Transient(f"{ep.url}: HTTP {status}: {_error_message(raw)}")
-        if status != 200:
-            raise BackendError(
-                f"{ep.url}/v1/completions answered HTTP {status}: {_error_message(raw)}"
-                + (" (check the API key)" if status in (401, 403) else "")
-            )
-        try:
-            data = orjson.loads(raw)
-            return _completions(data, n)
+        except StreamError as e:
+            if e.code is not None and 400 <= e.code < 500 and e.code not in RETRY_STATUSES:
+                raise BackendError(f"{ep.url}/v1/completions: {e} (HTTP {e.code})") from None
+            raise _Transient(f"{ep.url}: an error in the answer: {e}") from None
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise _Transient(f"{ep.url}: unreadable answer ({e})") from None
 
-    def _on_failure(self, ep: Endpoint, error: str, *, refused: bool) -> None:
-        if self.fleet.on_failure(ep, error, time.monotonic(), at_once=refused):
+    def _on_failure(self, ep: Endpoint, failure: _Transient) -> None:
+        error = str(failure)
+        if self.fleet.on_failure(ep, error, time.monotonic(), at_once=failure.refused):
             log.warning(
                 "endpoint %s set aside after %s; probing it again in %.0f s",
                 ep.url,
@@ -266,28 +359,124 @@ class OpenAISampler:
                 ep.cooldown,
             )
             self._probe_wake.set()
+        if not failure.refused:
+            self._check_health(ep)  # a dead engine is told apart from a passing fault
+
+    def _give_up(self, ep: Endpoint, reason: str) -> None:
+        """Give up every attempt in flight on `ep` (set aside already): they retry elsewhere."""
+        for inbox in self._inboxes.get(ep.url, ()):
+            inbox.put_nowait(_Transient(f"{ep.url}: {reason}", given_up=True))
+        self._probe_wake.set()
+        self._notify()
+
+    async def _watch_loop(self, idle: float) -> None:
+        """Find stalled endpoints: samples outstanding and no byte for `idle` seconds."""
+        while True:
+            await asyncio.sleep(idle / 4)
+            now = time.monotonic()
+            for ep in self.fleet.stalled(now, idle):
+                error = (
+                    f"stalled: nothing received for {now - ep.last_heard:.0f} s "
+                    f"with {ep.outstanding} samples outstanding"
+                )
+                self.fleet.on_stall(ep, error, now)
+                log.warning(
+                    "endpoint %s %s; its requests go to other endpoints; probing it again "
+                    "in %.0f s",
+                    ep.url,
+                    error,
+                    ep.cooldown,
+                )
+                self._give_up(ep, error)
+                self._check_health(ep)
+
+    def _check_health(self, ep: Endpoint) -> None:
+        """Ask the endpoint's `/health` in the background (one question at a time)."""
+        if ep.url not in self._health_checks:
+            self._health_checks[ep.url] = asyncio.create_task(self._health_check(ep))
+
+    async def _health_check(self, ep: Endpoint) -> None:
+        try:
+            status = await _health_status(self._session, ep, self._options.connect_timeout)
+            if status == ENGINE_DEAD_STATUS:
+                self._on_engine_dead(ep)
+        finally:
+            del self._health_checks[ep.url]
+
+    def _on_engine_dead(self, ep: Endpoint) -> None:
+        error = f"engine dead: GET /health answers HTTP {ENGINE_DEAD_STATUS}"
+        if self.fleet.on_engine_dead(ep, error, time.monotonic()):
+            log.warning(
+                "endpoint %s: its engine is dead (GET /health answers HTTP %d); set aside, "
+                "its requests go to other endpoints; probing it again in %.0f s",
+                ep.url,
+                ENGINE_DEAD_STATUS,
+                ep.cooldown,
+            )
+            self._give_up(ep, error)
 
     # ---- health ----
     async def _probe_loop(self) -> None:
-        """Probe set-aside endpoints when their cool-down ends; bring back those that answer."""
+        """Probe set-aside endpoints when their cool-down ends (each in a task of its own: a
+        stalled server's probe takes up to idle_timeout); bring back those that answer."""
         while True:
-            now = time.monotonic()
-            for ep in self.fleet.due_for_probe(now):
-                try:
-                    error = await _probe(self._session, ep, self._options.connect_timeout)
-                except BackendError as e:
-                    error = str(e)
-                if error is None:
-                    self.fleet.probe_succeeded(ep)
-                    log.warning("endpoint %s is back", ep.url)
-                    self._notify()
-                else:
-                    self.fleet.probe_failed(ep, error, time.monotonic())
+            for ep in self.fleet.due_for_probe(time.monotonic()):
+                self.fleet.probe_started(ep)
+                self._probes[ep.url] = asyncio.create_task(self._probe_once(ep))
             next_at = self.fleet.next_probe_at()
             self._probe_wake.clear()
             timeout = None if next_at is None else max(0.05, next_at - time.monotonic())
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._probe_wake.wait(), timeout)
+
+    async def _probe_once(self, ep: Endpoint) -> None:
+        try:
+            try:
+                error = await self._probe(ep)
+            except BackendError as e:
+                error = str(e)
+            if error is None:
+                self.fleet.probe_succeeded(ep)
+                log.warning("endpoint %s is back", ep.url)
+                self._notify()
+            else:
+                self.fleet.probe_failed(ep, error, time.monotonic())
+        finally:
+            del self._probes[ep.url]
+            self._probe_wake.set()
+
+    async def _probe(self, ep: Endpoint) -> str | None:
+        """None when the endpoint can take work again, else why not: its `/health` (a server
+        without one passes), its model list, and after a stall a 1-token completion."""
+        timeout = self._options.connect_timeout
+        status = await _health_status(self._session, ep, timeout)
+        if status == ENGINE_DEAD_STATUS:
+            self._on_engine_dead(ep)
+            return ep.last_error
+        if isinstance(status, str):
+            return status
+        if status >= 500:
+            return f"GET /health answers HTTP {status}"
+        _, error = await _list_models(self._session, ep, timeout)
+        if error is None and ep.stalled:
+            error = await self._completes(ep)
+        return error
+
+    async def _completes(self, ep: Endpoint) -> str | None:
+        """A 1-token completion within idle_timeout: None when it comes, else why not."""
+        import aiohttp
+
+        limit = self._options.idle_timeout or self._options.connect_timeout
+        body = orjson.dumps({"model": self.model_name, "prompt": "1", "max_tokens": 1})
+        try:
+            async with self._session.post(
+                f"{ep.url}/v1/completions", data=body, timeout=aiohttp.ClientTimeout(total=limit)
+            ) as resp:
+                await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, OSError) as e:
+            return f"still stalled: a 1-token completion: {_describe(e)}"
+        return None if status == 200 else f"a 1-token completion answered HTTP {status}"
 
     def _notify(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
@@ -308,31 +497,30 @@ class OpenAISampler:
             self._all_down_since = None
 
 
-def _completions(data: dict[str, Any], n: int) -> list[Completion]:
-    choices = data["choices"]
-    if len(choices) != n:
-        raise ValueError(f"asked for {n} samples, got {len(choices)}")
-    usage = data.get("usage") or {}
-    out = []
-    for c in choices:
-        ids = c.get("token_ids")
-        if ids is not None:
-            n_tokens = len(ids)
-        elif n == 1 and isinstance(usage.get("completion_tokens"), int):
-            n_tokens = usage["completion_tokens"]
-        else:
-            n_tokens = None  # the server does not say per sample
-        text = c["text"]
-        if not isinstance(text, str):
-            raise TypeError("a choice without text")
-        out.append(Completion(int(c["index"]), text, n_tokens, c.get("finish_reason")))
-    return out
+def _refusal(ep: Endpoint, status: int, raw: bytes) -> Exception:
+    """What a completion answered with an error status means: retry, or stop the run."""
+    if status in RETRY_STATUSES:
+        return _Transient(f"{ep.url}: HTTP {status}: {_error_message(raw)}")
+    return BackendError(
+        f"{ep.url}/v1/completions answered HTTP {status}: {_error_message(raw)}"
+        + (" (check the API key)" if status in (401, 403) else "")
+    )
 
 
-async def _probe(session: Any, ep: Endpoint, timeout: float) -> str | None:
-    """GET /v1/models; None when the endpoint answers, else why not."""
-    _, error = await _list_models(session, ep, timeout)
-    return error
+async def _health_status(session: Any, ep: Endpoint, timeout: float) -> int | str:
+    """The HTTP status of `GET /health`, or why there is none."""
+    import aiohttp
+
+    try:
+        async with session.get(
+            f"{ep.url}/health", timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as resp:
+            await resp.read()
+            return resp.status
+    except aiohttp.ClientConnectorError as e:
+        return f"cannot connect: {_os_reason(e)}"
+    except (aiohttp.ClientError, OSError) as e:
+        return f"GET /health: {_describe(e)}"
 
 
 async def _list_models(session: Any, ep: Endpoint, timeout: float) -> tuple[list[str], str | None]:

@@ -90,6 +90,8 @@ class BackendConfig:
     max_inflight_per_endpoint: int = 256  # samples; above the server's max_num_seqs
     connect_timeout: float = 10.0
     request_timeout: float = 1800.0
+    idle_timeout: float | None = 30.0  # a server holding samples, silent this long: stalled
+    stream_interval: int = 16  # tokens per streamed delta (vLLM's `stream_interval`)
     startup_timeout: float = 600.0
     request_seed: bool = False  # see HTTPOptions.request_seed
     extra_body: dict[str, Any] = field(default_factory=dict)
@@ -222,6 +224,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "backend.max_inflight_per_endpoint": (int,),
     "backend.connect_timeout": (int, float),
     "backend.request_timeout": (int, float),
+    "backend.idle_timeout": (int, float),
+    "backend.stream_interval": (int,),
     "backend.startup_timeout": (int, float),
     "backend.request_seed": (bool,),
     "backend.extra_body": (dict,),
@@ -253,6 +257,7 @@ _NULLABLE = {
     "backend.served_model_name",
     "backend.api_key_env",
     "backend.tokenizer",
+    "backend.idle_timeout",
 }
 
 
@@ -315,6 +320,12 @@ def _check_backend(b: dict[str, Any], origin: str) -> None:
     for key in ("connect_timeout", "request_timeout", "startup_timeout"):
         if b[key] < 0 or (key != "startup_timeout" and b[key] == 0):
             raise ConfigError(f"{origin}: `backend.{key}` must be > 0")
+    if b["idle_timeout"] is not None and b["idle_timeout"] <= 0:
+        raise ConfigError(
+            f"{origin}: `backend.idle_timeout` must be > 0 seconds (null: no stall detection)"
+        )
+    if b["stream_interval"] < 1:
+        raise ConfigError(f"{origin}: `backend.stream_interval` must be >= 1 (tokens)")
 
 
 def parse_override(text: str) -> tuple[str, Any]:

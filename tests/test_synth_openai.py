@@ -185,6 +185,20 @@ class _Lines:
         return "".join(self.lines)
 
 
+def _start_synth(cfg_path: Path, stdout) -> tuple[subprocess.Popen, _Lines]:
+    """`dart synth` on `cfg_path` in its own session (so a test can signal its group), with
+    the servers' key; its stderr collected line by line."""
+    proc = subprocess.Popen(
+        synth_cmd(cfg_path),
+        env={**os.environ, "HF_HUB_OFFLINE": "1", KEY_ENV: API_KEY},
+        start_new_session=True,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return proc, _Lines(proc.stderr)
+
+
 def _n_lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
@@ -199,22 +213,13 @@ def test_servers_dying_and_coming_back_ctrl_c_and_resume_lose_nothing(servers, t
     cfg_path.write_text(yaml.safe_dump(_config(tmp_path, [a.url, b.url], "faults")))
     run_dir = tmp_path / "faults"
     pool_path = run_dir / "pool.jsonl"
-    cmd = synth_cmd(cfg_path)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", KEY_ENV: API_KEY}
 
     def launch():
         out_path = tmp_path / f"stdout-{len(list(tmp_path.glob('stdout-*')))}.txt"
         with out_path.open("w") as out:
-            proc = subprocess.Popen(
-                cmd,
-                env=env,
-                start_new_session=True,
-                stdout=out,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            proc, err = _start_synth(cfg_path, out)
         proc.out_path = out_path
-        return proc, _Lines(proc.stderr)
+        return proc, err
 
     proc, err = launch()
     try:
@@ -266,16 +271,7 @@ def _run_with_a_fault(servers, tmp_path, name: str, fault, **extra) -> tuple[dic
     cfg_path = tmp_path / "run.yaml"
     cfg_path.write_text(yaml.safe_dump(_config(tmp_path, [a.url, b.url], name, **extra)))
     run_dir = tmp_path / name
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", KEY_ENV: API_KEY}
-    proc = subprocess.Popen(
-        synth_cmd(cfg_path),
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    err = _Lines(proc.stderr)
+    proc, err = _start_synth(cfg_path, subprocess.DEVNULL)
     try:
         wait_for(lambda: _n_lines(run_dir / "pool.jsonl") >= 4, 300, "4 pool lines", proc)
         fault()

@@ -464,19 +464,12 @@ class OpenAISampler:
 
     async def _completes(self, ep: Endpoint) -> str | None:
         """A 1-token completion within idle_timeout: None when it comes, else why not."""
-        import aiohttp
-
         limit = self._options.idle_timeout or self._options.connect_timeout
         body = orjson.dumps({"model": self.model_name, "prompt": "1", "max_tokens": 1})
-        try:
-            async with self._session.post(
-                f"{ep.url}/v1/completions", data=body, timeout=aiohttp.ClientTimeout(total=limit)
-            ) as resp:
-                await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, OSError) as e:
-            return f"still stalled: a 1-token completion: {_describe(e)}"
-        return None if status == 200 else f"a 1-token completion answered HTTP {status}"
+        answer = await _fetch(self._session, "POST", f"{ep.url}/v1/completions", limit, body)
+        if isinstance(answer, str):
+            return f"still stalled: a 1-token completion: {answer}"
+        return None if answer[0] == 200 else f"a 1-token completion answered HTTP {answer[0]}"
 
     def _notify(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
@@ -507,43 +500,43 @@ def _refusal(ep: Endpoint, status: int, raw: bytes) -> Exception:
     )
 
 
-async def _health_status(session: Any, ep: Endpoint, timeout: float) -> int | str:
-    """The HTTP status of `GET /health`, or why there is none."""
+async def _fetch(
+    session: Any, method: str, url: str, timeout: float, body: bytes | None = None
+) -> tuple[int, bytes] | str:
+    """A small request's (status, body) within `timeout` seconds, or why there is none."""
     import aiohttp
 
     try:
-        async with session.get(
-            f"{ep.url}/health", timeout=aiohttp.ClientTimeout(total=timeout)
+        async with session.request(
+            method, url, data=body, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as resp:
-            await resp.read()
-            return resp.status
+            return resp.status, await resp.read()
     except aiohttp.ClientConnectorError as e:
         return f"cannot connect: {_os_reason(e)}"
-    except (aiohttp.ClientError, OSError) as e:
-        return f"GET /health: {_describe(e)}"
+    except (aiohttp.ClientError, OSError) as e:  # OSError holds TimeoutError
+        return _describe(e)
+
+
+async def _health_status(session: Any, ep: Endpoint, timeout: float) -> int | str:
+    """The HTTP status of `GET /health`, or why there is none."""
+    answer = await _fetch(session, "GET", f"{ep.url}/health", timeout)
+    return f"GET /health: {answer}" if isinstance(answer, str) else answer[0]
 
 
 async def _list_models(session: Any, ep: Endpoint, timeout: float) -> tuple[list[str], str | None]:
-    import aiohttp
-
+    answer = await _fetch(session, "GET", f"{ep.url}/v1/models", timeout)
+    if isinstance(answer, str):
+        return [], answer
+    status, raw = answer
+    if status in (401, 403):
+        raise BackendError(
+            f"{ep.url}/v1/models answered HTTP {status}: {_error_message(raw)} "
+            "(check the API key: backend.api_key_env names the variable that holds it)"
+        )
+    if status != 200:
+        return [], f"HTTP {status}: {_error_message(raw)}"
     try:
-        async with session.get(
-            f"{ep.url}/v1/models", timeout=aiohttp.ClientTimeout(total=timeout)
-        ) as resp:
-            raw = await resp.read()
-            if resp.status in (401, 403):
-                raise BackendError(
-                    f"{ep.url}/v1/models answered HTTP {resp.status}: {_error_message(raw)} "
-                    "(check the API key: backend.api_key_env names the variable that holds it)"
-                )
-            if resp.status != 200:
-                return [], f"HTTP {resp.status}: {_error_message(raw)}"
-            data = orjson.loads(raw)
-            return [m["id"] for m in data.get("data", [])], None
-    except aiohttp.ClientConnectorError as e:
-        return [], f"cannot connect: {_os_reason(e)}"
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-        return [], _describe(e)
+        return [m["id"] for m in orjson.loads(raw).get("data", [])], None
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return [], "not an OpenAI-compatible server (unreadable /v1/models)"
 

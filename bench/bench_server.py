@@ -70,7 +70,7 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "tests"))
-    from dartmath.sampling.backends import start_openai, start_vllm
+    from dartmath.sampling.backends import event_loop_factory, start_openai, start_vllm
     from dartmath.sampling.models import resolve_model
     from dartmath.synth.config import load_config
     from vllm_server import VLLMServer
@@ -113,9 +113,12 @@ def main() -> None:
                 },
             )
             cfg.queries.source = base.queries.source
-            served, served_cpu = asyncio.run(run_synth(cfg, start_openai))
+            # on the event loop `dart synth` gives the backend, as a user's run goes
+            with asyncio.Runner(loop_factory=event_loop_factory(cfg)) as runner:
+                served, served_cpu = runner.run(run_synth(cfg, start_openai))
             print(f"3. client overhead, {args.overhead_requests} requests ...", flush=True)
-            oh_cpu, oh_wall = asyncio.run(overhead_only(server.url, args.overhead_requests))
+            with asyncio.Runner(loop_factory=event_loop_factory(cfg)) as runner:
+                oh_cpu, oh_wall = runner.run(overhead_only(server.url, args.overhead_requests))
         finally:
             server.stop()
 

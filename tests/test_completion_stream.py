@@ -98,3 +98,9 @@ def test_an_error_event_is_raised_with_its_code():
 def test_a_broken_stream_is_an_error_not_a_short_answer(body, message):
     with pytest.raises((ValueError, TypeError), match=message):
         _read_all(CompletionStream(2), body, [])
+
+
+def test_a_retry_for_some_samples_reads_back_under_their_numbers():
+    # a retry asked for samples 4 and 7 only: its choices 0 and 1 stand for them
+    got = _read_all(CompletionStream(2, [4, 7]), BODY, [])
+    assert got == [(7, "Nope.", 3, "stop"), (4, "The answer is 4.", 5, "length")]

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
+import uvloop
 
 from dartmath.errors import BackendError
 from dartmath.sampling.base import Completion
@@ -38,9 +39,23 @@ def _options(**overrides: Any) -> HTTPOptions:
     return HTTPOptions(**opts)
 
 
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop] | None] = {
+    "asyncio": None,
+    "uvloop": uvloop.new_event_loop,  # the loop `dart synth` runs this backend on
+}
+_loop: list[Callable[[], asyncio.AbstractEventLoop] | None] = [None]
+
+
+@pytest.fixture(autouse=True, params=list(LOOPS))
+def _event_loop(request: pytest.FixtureRequest) -> None:
+    """Every test on both loops: uvloop under `dart synth`, asyncio's where uvloop is missing."""
+    _loop[0] = LOOPS[request.param]
+
+
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run a test's coroutine in a fresh event loop, failing it if it hangs."""
-    return asyncio.run(asyncio.wait_for(coro, TEST_TIMEOUT))
+    with asyncio.Runner(loop_factory=_loop[0]) as runner:
+        return runner.run(asyncio.wait_for(coro, TEST_TIMEOUT))
 
 
 @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,15 @@ def test_the_dart_math_configs_run_both_sets_uncapped_as_released():
         other = load_config(root / name)
         assert meaning_diff(hard.to_dict(), other.to_dict()) == [], name
         assert other.run.dir == hard.run.dir
+
+
+def test_the_openai_backend_runs_on_uvloop_and_the_in_process_engine_on_asyncio(monkeypatch):
+    import uvloop
+
+    from dartmath.sampling.backends import event_loop_factory
+
+    fleet = load_config(None, {**BASE, "backend.name": "openai", "backend.endpoints": ["h:1"]})
+    assert event_loop_factory(fleet) is uvloop.new_event_loop
+    assert event_loop_factory(load_config(None, BASE)) is None
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # not installed (Windows): asyncio's loop
+    assert event_loop_factory(fleet) is None

@@ -5,8 +5,10 @@ any query is loaded or any engine starts."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dartmath.errors import ConfigError, InputError, require
@@ -27,6 +29,21 @@ def check_backend(cfg: SynthConfig, template: PromptTemplate) -> None:
         api_key(cfg)
     else:
         require("vllm", "the in-process vLLM backend (backend vllm)", ("gpu", "cpu"))
+
+
+def event_loop_factory(cfg: SynthConfig) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop a run on this backend goes on (None: asyncio's own). The `openai`
+    backend's client runs on uvloop: a streamed request wakes the loop for every event, and
+    each wake-up costs less there (bench/bench_server.py); where uvloop is not installed (it
+    does not build on Windows) asyncio's loop does the same work. The in-process engine stays
+    on asyncio's loop, on which its throughput is measured (bench_engine_utilisation.py)."""
+    if cfg.backend.name != "openai":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def sampling_params(cfg: SynthConfig, template: PromptTemplate) -> dict[str, Any]:

@@ -10,11 +10,17 @@ an event `{"error": {...}}`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from dartmath.sampling.base import Completion
+
+# The value of each `data:` line; blank separators, comments (": ping") and other fields
+# (event:, id:) carry no data. One search per piece read instead of one step per line.
+_DATA = re.compile(rb"^data:[ \t]*(.*?)[ \t\r]*$", re.MULTILINE)
 
 
 class StreamError(Exception):
@@ -33,8 +39,11 @@ class CompletionStream:
     request have none (`n_tokens` None), as the server does not say per sample.
     """
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, numbers: Sequence[int] | None = None) -> None:
+        """`numbers`: the sample numbers the request's `n` choices stand for (default 0..n-1);
+        a retry that asks only for the missing samples reads back under their numbers."""
         self.n = n
+        self._numbers = range(n) if numbers is None else numbers
         self.finished = 0
         self.done = False  # `data: [DONE]` was read
         self._texts: list[list[str]] = [[] for _ in range(n)]
@@ -46,13 +55,13 @@ class CompletionStream:
 
     def feed(self, data: bytes) -> list[Completion]:
         """The samples whose last delta is in `data` (with what came before)."""
-        lines = (self._tail + data).split(b"\n") if self._tail else data.split(b"\n")
-        self._tail = lines.pop()
+        buf = self._tail + data if self._tail else data
+        end = buf.rfind(b"\n") + 1  # whole lines only; the rest waits for its end
+        self._tail = buf[end:]
         out: list[Completion] = []
-        for line in lines:
-            # blank separators, comments (": ping") and other fields (event:, id:) carry no data
-            if line.startswith(b"data:"):
-                self._event(line[5:].strip(), out)
+        if end:
+            for payload in _DATA.findall(buf, 0, end):
+                self._event(payload, out)
         return out
 
     def end(self) -> list[Completion]:
@@ -100,7 +109,7 @@ class CompletionStream:
         self._over[i] = True
         self.finished += 1
         n_tokens = self._tokens[i] if self._counted[i] else None
-        comp = Completion(i, "".join(self._texts[i]), n_tokens, reason)
+        comp = Completion(self._numbers[i], "".join(self._texts[i]), n_tokens, reason)
         self._texts[i] = []
         if n_tokens is None and self.n == 1:
             self._held = comp

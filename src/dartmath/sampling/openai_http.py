@@ -26,7 +26,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,28 @@ class _Transient(Exception):
         self.given_up = given_up  # its server is set aside already: retry elsewhere at once
 
 
-_END = object()  # an attempt's stream is over and every sample of it finished
+class _Attempt:
+    """One try of a request on one endpoint, and how a stall, a dead engine or
+    request_timeout interrupts it wherever it waits: while the response headers are awaited
+    its timeout fires at once; afterwards its connection is closed, so that the next read
+    fails (the samples already read are kept)."""
+
+    __slots__ = ("ep", "reason", "resp", "headers_wait")
+
+    def __init__(self, ep: Endpoint) -> None:
+        self.ep = ep
+        self.reason: _Transient | None = None  # why it was interrupted
+        self.resp: Any = None
+        self.headers_wait: asyncio.Timeout | None = None
+
+    def interrupt(self, reason: _Transient) -> None:
+        if self.reason is not None:
+            return  # interrupted already (a stall, then its request_timeout)
+        self.reason = reason
+        if self.resp is not None:
+            self.resp.close()
+        elif self.headers_wait is not None:
+            self.headers_wait.reschedule(asyncio.get_running_loop().time())
 
 
 @dataclass
@@ -120,12 +141,15 @@ class OpenAISampler:
         self._background: list[asyncio.Task] = []
         self._health_checks: dict[str, asyncio.Task] = {}
         self._probes: dict[str, asyncio.Task] = {}
-        # the inboxes of the attempts in flight, per endpoint URL: how a stall gives them up
-        self._inboxes: defaultdict[str, set[asyncio.Queue]] = defaultdict(set)
+        # the attempts in flight, per endpoint URL: how a stall gives them up
+        self._attempts: defaultdict[str, set[_Attempt]] = defaultdict(set)
         self._all_down_since: float | None = None
         self.capacity = fleet.capacity
         self.seed = None
         self.retries = 0
+        # the loop this client runs on (uvloop under `dart synth`): recorded in the run summary
+        loop_module = type(asyncio.get_running_loop()).__module__
+        self.event_loop = "uvloop" if loop_module.startswith("uvloop") else "asyncio"
 
     @classmethod
     async def start(
@@ -198,7 +222,7 @@ class OpenAISampler:
     async def sample(self, request_id: str, prompt: str, n: int) -> AsyncIterator[Completion]:
         todo = list(range(n))  # the request's samples not finished yet
         payload = self._payload(prompt, n)
-        attempt = 0
+        tries = 0
         avoid: Endpoint | None = None
         while True:
             k = len(todo)
@@ -208,32 +232,23 @@ class OpenAISampler:
                 await self._wait_for_change()
                 continue
             self.fleet.acquire(ep, k, time.monotonic())
-            # the stream is read by a task of its own, so that no timeout or cancellation of
-            # the attempt is ever pending while this generator is suspended at a `yield`
-            inbox: asyncio.Queue = asyncio.Queue()
-            reader = asyncio.create_task(self._read(ep, payload, k, inbox.put_nowait))
-            self._inboxes[ep.url].add(inbox)
+            attempt = _Attempt(ep)
+            self._attempts[ep.url].add(attempt)
+            loop = asyncio.get_running_loop()
+            timer = loop.call_at(loop.time() + self._options.request_timeout, self._late, attempt)
             done: set[int] = set()
             failure: _Transient | None = None
             try:
-                while True:
-                    item = await inbox.get()
-                    if isinstance(item, Completion):
+                async with contextlib.aclosing(self._stream(attempt, payload, todo)) as samples:
+                    async for comp in samples:
                         self.fleet.on_sample(ep)
-                        done.add(item.index)
-                        yield Completion(
-                            todo[item.index], item.text, item.n_tokens, item.finish_reason
-                        )
-                    elif item is _END:
-                        break
-                    elif isinstance(item, _Transient):
-                        failure = item
-                        break
-                    else:
-                        raise item
+                        done.add(comp.index)
+                        yield comp
+            except _Transient as e:
+                failure = e
             finally:
-                self._inboxes[ep.url].discard(inbox)
-                reader.cancel()  # closes the connection: vLLM aborts what is left
+                timer.cancel()
+                self._attempts[ep.url].discard(attempt)
                 self.fleet.release(ep, k - len(done))  # a waiting request holds no slot
                 if failure is not None:
                     self._on_failure(ep, failure)
@@ -243,16 +258,16 @@ class OpenAISampler:
                 self._note_up()
                 return
             if done:  # ask only for the samples still missing
-                todo = [i for j, i in enumerate(todo) if j not in done]
+                todo = [i for i in todo if i not in done]
                 payload = self._payload(prompt, len(todo))
-            attempt += 1
+            tries += 1
             self.retries += 1
             avoid = ep
             if failure.given_up:
                 log.debug("%s: %s; retrying elsewhere", request_id, failure)
                 continue
-            delay = self.fleet.policy.delay(attempt, self._rng)
-            log.debug("%s: %s; retry %d in %.1f s", request_id, failure, attempt, delay)
+            delay = self.fleet.policy.delay(tries, self._rng)
+            log.debug("%s: %s; retry %d in %.1f s", request_id, failure, tries, delay)
             await asyncio.sleep(delay)
 
     def _payload(self, prompt: str, n: int) -> bytes:
@@ -284,6 +299,7 @@ class OpenAISampler:
 
     def stats(self) -> dict[str, Any]:
         return {
+            "event_loop": self.event_loop,
             "retries": self.retries,
             "endpoints": [ep.summary() for ep in self.fleet.endpoints],
         }
@@ -298,33 +314,24 @@ class OpenAISampler:
         await self._session.close()
 
     # ---- one attempt ----
-    async def _read(
-        self, ep: Endpoint, payload: bytes, n: int, put: Callable[[object], None]
-    ) -> None:
-        """Hand the attempt's samples to `put` as they finish, then `_END` or what failed."""
-        try:
-            async with asyncio.timeout(self._options.request_timeout):
-                await self._stream(ep, payload, n, put)
-        except TimeoutError:
-            put(
-                _Transient(
-                    f"{ep.url}: no whole answer within {self._options.request_timeout:g} s "
-                    "(backend.request_timeout)"
-                )
-            )
-        except Exception as e:  # the request retries it, or raises it (a bug shows there)
-            put(e)
-        else:
-            put(_END)
-
     async def _stream(
-        self, ep: Endpoint, payload: bytes, n: int, put: Callable[[object], None]
-    ) -> None:
+        self, attempt: _Attempt, payload: bytes, numbers: list[int]
+    ) -> AsyncIterator[Completion]:
+        """The attempt's samples as they finish, under their sample `numbers`; what fails is
+        raised as `_Transient` (retry) or `BackendError` (stop the run)."""
         import aiohttp
 
-        stream = CompletionStream(n)
+        ep = attempt.ep
+        stream = CompletionStream(len(numbers), numbers)
         try:
-            async with self._session.post(f"{ep.url}/v1/completions", data=payload) as resp:
+            # no timeout may span a `yield`: it would fire in whatever the consumer awaits
+            async with asyncio.timeout(None) as attempt.headers_wait:
+                if attempt.reason is not None:
+                    raise attempt.reason
+                resp = await self._session.post(f"{ep.url}/v1/completions", data=payload)
+            attempt.headers_wait = None
+            attempt.resp = resp
+            try:
                 if resp.status != 200:
                     raise _refusal(ep, resp.status, await resp.read())
                 if resp.content_type != "text/event-stream":
@@ -335,19 +342,31 @@ class OpenAISampler:
                 async for data in resp.content.iter_any():
                     ep.last_heard = time.monotonic()
                     for comp in stream.feed(data):
-                        put(comp)
+                        yield comp
                 for comp in stream.end():
-                    put(comp)
+                    yield comp
+            finally:
+                resp.release()  # closes the connection unless the answer is whole: vLLM aborts
         except aiohttp.ClientConnectorError as e:
-            raise _Transient(f"{ep.url}: cannot connect: {_os_reason(e)}", refused=True) from None
+            raise attempt.reason or _Transient(
+                f"{ep.url}: cannot connect: {_os_reason(e)}", refused=True
+            ) from None
         except (aiohttp.ClientError, OSError) as e:  # OSError holds TimeoutError
-            raise _Transient(f"{ep.url}: {_describe(e)}") from None
+            raise attempt.reason or _Transient(f"{ep.url}: {_describe(e)}") from None
         except StreamError as e:
             if e.code is not None and 400 <= e.code < 500 and e.code not in RETRY_STATUSES:
                 raise BackendError(f"{ep.url}/v1/completions: {e} (HTTP {e.code})") from None
             raise _Transient(f"{ep.url}: an error in the answer: {e}") from None
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise _Transient(f"{ep.url}: unreadable answer ({e})") from None
+
+    def _late(self, attempt: _Attempt) -> None:
+        limit = self._options.request_timeout
+        attempt.interrupt(
+            _Transient(
+                f"{attempt.ep.url}: no whole answer within {limit:g} s (backend.request_timeout)"
+            )
+        )
 
     def _on_failure(self, ep: Endpoint, failure: _Transient) -> None:
         error = str(failure)
@@ -364,8 +383,8 @@ class OpenAISampler:
 
     def _give_up(self, ep: Endpoint, reason: str) -> None:
         """Give up every attempt in flight on `ep` (set aside already): they retry elsewhere."""
-        for inbox in self._inboxes.get(ep.url, ()):
-            inbox.put_nowait(_Transient(f"{ep.url}: {reason}", given_up=True))
+        for attempt in list(self._attempts.get(ep.url, ())):
+            attempt.interrupt(_Transient(f"{ep.url}: {reason}", given_up=True))
         self._probe_wake.set()
         self._notify()
 

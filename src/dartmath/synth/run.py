@@ -22,7 +22,7 @@ from dartmath.plan.predict import plan_from_scheduler
 from dartmath.queries import Query, QuerySource, load_query_sources
 from dartmath.queries.priors import PriorMatch, load_prior
 from dartmath.record import QueryAccumulator
-from dartmath.sampling.backends import check_backend, start_sampler
+from dartmath.sampling.backends import check_backend, event_loop_factory, start_sampler
 from dartmath.sampling.base import Sampler
 from dartmath.sampling.prompts import CHANGED_SINCE_UNRECORDED, PromptTemplate, get_template
 from dartmath.stats import cut_short
@@ -300,5 +300,6 @@ def _interrupt(e: BaseException) -> bool:
 
 
 def run_synth(cfg: SynthConfig, **kwargs: Any) -> SynthOutcome:
-    """Synchronous entry point (the CLI's)."""
-    return asyncio.run(synth(cfg, **kwargs))
+    """Synchronous entry point (the CLI's), on the event loop the backend is best served by."""
+    with asyncio.Runner(loop_factory=event_loop_factory(cfg)) as runner:
+        return runner.run(synth(cfg, **kwargs))

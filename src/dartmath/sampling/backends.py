@@ -34,7 +34,7 @@ def check_backend(cfg: SynthConfig, template: PromptTemplate) -> None:
 def event_loop_factory(cfg: SynthConfig) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """The event loop a run on this backend goes on (None: asyncio's own). The `openai`
     backend's client runs on uvloop: a streamed request wakes the loop for every event, and
-    each wake-up costs less there (bench/bench_server.py); where uvloop is not installed (it
+    each wake-up costs less there (docs/DESIGN.md, Scaling out); where uvloop is not installed (it
     does not build on Windows) asyncio's loop does the same work. The in-process engine stays
     on asyncio's loop, on which its throughput is measured (bench_engine_utilisation.py)."""
     if cfg.backend.name != "openai":

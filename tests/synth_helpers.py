@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -81,6 +83,14 @@ def wait_for(pred, timeout: float, what: str, proc=None) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
+
+
+def kill_if_running(proc: subprocess.Popen) -> None:
+    """Kill a `dart synth` started in a session of its own, with its whole process group (the
+    grader's workers, an engine), if it is still running: a failed test leaves nothing behind."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def scheduler_of(cfg, note=print):

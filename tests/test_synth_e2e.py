@@ -23,7 +23,13 @@ from dartmath.sampling.backends import start_vllm
 from dartmath.sampling.prompts import get_template
 from dartmath.synth.config import load_config
 from dartmath.synth.run import synth
-from synth_helpers import check_pool_consistent, query_info, synth_cmd, wait_for
+from synth_helpers import (
+    check_pool_consistent,
+    kill_if_running,
+    query_info,
+    synth_cmd,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -303,9 +309,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
         out, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
     assert "Resume with: dart synth --config" in err
     assert "Traceback" not in err

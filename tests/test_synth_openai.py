@@ -23,7 +23,13 @@ from dartmath.sampling.openai_http import HTTPOptions, OpenAISampler
 from dartmath.sampling.prompts import get_template
 from dartmath.synth.config import load_config
 from dartmath.synth.run import synth
-from synth_helpers import check_pool_consistent, query_info, synth_cmd, wait_for
+from synth_helpers import (
+    check_pool_consistent,
+    kill_if_running,
+    query_info,
+    synth_cmd,
+    wait_for,
+)
 from vllm_server import SERVED_NAME, VLLMServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -232,9 +238,7 @@ def test_servers_dying_and_coming_back_ctrl_c_and_resume_lose_nothing(servers, t
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
         proc.wait(timeout=120)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_if_running(proc)
     first_err = err.text()
     assert proc.returncode == 130, first_err[-3000:]
     assert "Resume with: dart synth --config" in first_err
@@ -252,9 +256,7 @@ def test_servers_dying_and_coming_back_ctrl_c_and_resume_lose_nothing(servers, t
         a.start(timeout=400)  # a comes back on its port; the run finds it and finishes
         proc.wait(timeout=600)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_if_running(proc)
         b.start(timeout=400)  # leave the pair as the fixture made it
     second_err = err.text()
     out = proc.out_path.read_text()
@@ -281,9 +283,7 @@ def _run_with_a_fault(servers, tmp_path, name: str, fault, **extra) -> tuple[dic
         proc.wait(timeout=300)
         after = time.monotonic() - t_fault
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_if_running(proc)
     text = err.text()
     assert proc.returncode == 0, text[-3000:]
     assert "Traceback" not in text

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import orjson
 
 from dartmath.errors import BackendError
@@ -167,8 +168,6 @@ class OpenAISampler:
 
         `sampling` holds temperature, top_p, max_tokens and stop, as for the in-process engine.
         """
-        import aiohttp
-
         options = options or HTTPOptions()
         urls = list(dict.fromkeys(normalise_endpoint(u) for u in endpoints))
         if not urls:
@@ -319,8 +318,6 @@ class OpenAISampler:
     ) -> AsyncIterator[Completion]:
         """The attempt's samples as they finish, under their sample `numbers`; what fails is
         raised as `_Transient` (retry) or `BackendError` (stop the run)."""
-        import aiohttp
-
         ep = attempt.ep
         stream = CompletionStream(len(numbers), numbers)
         try:
@@ -523,8 +520,6 @@ async def _fetch(
     session: Any, method: str, url: str, timeout: float, body: bytes | None = None
 ) -> tuple[int, bytes] | str:
     """A small request's (status, body) within `timeout` seconds, or why there is none."""
-    import aiohttp
-
     try:
         async with session.request(
             method, url, data=body, timeout=aiohttp.ClientTimeout(total=timeout)

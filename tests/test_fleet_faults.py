@@ -362,13 +362,15 @@ def test_a_dead_engine_is_recognised_by_health_and_its_requests_move():
             results = await asyncio.gather(*(collect(sampler, 3, f"q{i}") for i in range(3)))
             # q0's failure asked /health: the engine is dead, so q2 moved at once too
             assert time.monotonic() - t0 < 5.0
-            assert [b["prompt"] for b in a.bodies] == ["What is 1 + 1?"] * 2  # q0, q2
+            # q0 and q2 went to a (q2 may be given up before a has read its body)
+            assert ea.requests == 2 and a.completions in (1, 2)
+            sent = a.completions
             for comps in results:
                 assert {s[0][0] for s in sources(comps, 3).values()} == {"b"}
             assert ea.engine_deaths == 1 and not ea.healthy and ea.stalls == 0
             assert "engine dead" in (ea.last_error or "")
             await a.wait_for(lambda s: s.health >= 2)  # a probe: still dead, stays aside
-            assert not ea.healthy and ea.engine_deaths == 1 and a.completions == 2
+            assert not ea.healthy and ea.engine_deaths == 1 and a.completions == sent
             summary = {e["url"]: e for e in sampler.stats()["endpoints"]}
             assert summary[a.url]["engine_deaths"] == 1
 

@@ -3,9 +3,9 @@
 `bench_server.py`'s "client overhead only" phase (1,000 requests, n=4, 1 new token each, 64 in
 flight) for this checkout and for another one (`--other`: its `src` folder, e.g. a git worktree
 of an older commit), alternating round by round against one local vLLM server, each in a fresh
-process on the event loop its own `dart synth` runs the openai backend on. Single runs of that
-phase vary by a third from one hour to the next on a shared 2-core machine; pairs measured
-minutes apart do not, so the ratio of the medians is the figure.
+process on the event loop its own `dart synth` runs the openai backend on, with its default
+settings. Single runs of that phase vary by a third from one hour to the next on a shared 2-core
+machine; pairs measured minutes apart do not, so the ratio of the medians is the figure.
 
     git worktree add --detach /tmp/before a2cea15
     .venv/bin/python bench/bench_client_overhead.py --other /tmp/before/src   # ~12 min
@@ -33,15 +33,21 @@ CLIENT = """
 import asyncio, json, sys, types
 sys.path.insert(0, {bench!r})
 from bench_server import overhead_only
+from dartmath.synth.config import BackendConfig
 try:
     from dartmath.sampling.backends import event_loop_factory
-except ImportError:  # a version that ran every backend on asyncio's loop
+except ImportError:  # a version that ran every backend on asyncio's own loop
     factory = None
 else:
-    factory = event_loop_factory(types.SimpleNamespace(backend=types.SimpleNamespace(name="openai")))
+    factory = event_loop_factory(types.SimpleNamespace(backend=BackendConfig(name="openai")))
+
+async def phase():
+    loop = type(asyncio.get_running_loop())
+    return (*await overhead_only({url!r}, {n}), loop.__module__.split(".")[0] + "." + loop.__name__)
+
 with asyncio.Runner(loop_factory=factory) as runner:
-    cpu, wall = runner.run(overhead_only({url!r}, {n}))
-print(json.dumps({{"cpu": cpu, "wall": wall, "loop": "uvloop" if factory else "asyncio"}}))
+    cpu, wall, loop = runner.run(phase())
+print(json.dumps({{"cpu": cpu, "wall": wall, "loop": loop}}))
 """
 
 

@@ -4,11 +4,13 @@
 2. Server: a vLLM OpenAI-compatible server (same model, same engine settings) is started on
    127.0.0.1 and `dart synth --backend openai` runs the same config against it.
 3. Client overhead alone: 1,000 requests (n=4, 1 new token each) through the openai sampler.
+4. Its baseline: the same requests from a bare aiohttp client that asks for whole answers.
 
 Prints generated tokens/s of each synth run (sampling time only: engine/server start-up is
 excluded) and the ratio server / in-process (goal >= 0.9), and the client's own CPU seconds
 (this process: HTTP, JSON, scheduling, pool writes; not the grader's worker processes nor the
-server) per 1,000 requests, for the synth run and for the overhead-only run.
+server) per 1,000 requests, for the synth run and for the overhead-only run, the latter also as
+a ratio to the bare client measured in the same run.
 
     .venv/bin/python bench/bench_server.py            # the demo config, ~15 min
     .venv/bin/python bench/bench_server.py --quick    # 8 queries, small caps
@@ -59,6 +61,27 @@ async def overhead_only(url: str, n_requests: int) -> tuple[float, float]:
         return time.process_time() - cpu0, time.monotonic() - t0
     finally:
         await sampler.aclose()
+
+
+async def bare_client(url: str, n_requests: int) -> tuple[float, float]:
+    """(client CPU seconds, wall seconds) for the overhead phase's requests from a bare aiohttp
+    client on asyncio's own loop: whole answers, no retries, no accounting."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{url}/v1/models") as resp:
+            model = (await resp.json())["data"][0]["id"]
+        sem = asyncio.Semaphore(64)
+
+        async def one(i: int) -> None:
+            body = {"model": model, "prompt": f"Count to {i % 50}:", "n": 4, "max_tokens": 1}
+            async with sem, session.post(f"{url}/v1/completions", json=body) as resp:
+                assert len((await resp.json())["choices"]) == 4
+
+        await one(-1)
+        cpu0, t0 = time.process_time(), time.monotonic()
+        await asyncio.gather(*(one(i) for i in range(n_requests)))
+        return time.process_time() - cpu0, time.monotonic() - t0
 
 
 def main() -> None:
@@ -119,6 +142,8 @@ def main() -> None:
             print(f"3. client overhead, {args.overhead_requests} requests ...", flush=True)
             with asyncio.Runner(loop_factory=event_loop_factory(cfg)) as runner:
                 oh_cpu, oh_wall = runner.run(overhead_only(server.url, args.overhead_requests))
+            print("4. a bare client, whole answers ...", flush=True)
+            bare_cpu, _ = asyncio.run(bare_client(server.url, args.overhead_requests))
         finally:
             server.stop()
 
@@ -144,7 +169,8 @@ def main() -> None:
     print(
         f"client overhead only: {args.overhead_requests} requests (n=4, 1 token) in "
         f"{oh_wall:.1f} s, {oh_cpu:.2f} CPU s: {1000 * oh_cpu / args.overhead_requests:.2f} "
-        "CPU s per 1,000 requests"
+        f"CPU s per 1,000 requests; a bare client, whole answers: "
+        f"{1000 * bare_cpu / args.overhead_requests:.2f}; ratio {oh_cpu / bare_cpu:.2f}"
     )
     ratio = rows[1][2] / base_rate
     print(

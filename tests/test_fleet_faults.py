@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
-import uvloop
 
 from dartmath.errors import BackendError
 from dartmath.sampling.base import Completion
 from dartmath.sampling.endpoints import RetryPolicy
+from dartmath.sampling.event_loop import PacedEventLoop
 from dartmath.sampling.openai_http import HTTPOptions, OpenAISampler
+from dartmath.synth.config import BackendConfig
 from fake_openai import Drop, FakeOpenAI, Hang, Malformed, Stall, Status, refusing_url
 
 SAMPLING = {"temperature": 0.7, "top_p": 0.9, "max_tokens": 32, "stop": None}
@@ -41,14 +42,16 @@ def _options(**overrides: Any) -> HTTPOptions:
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop] | None] = {
     "asyncio": None,
-    "uvloop": uvloop.new_event_loop,  # the loop `dart synth` runs this backend on
+    # the loop `dart synth` runs this backend on
+    "paced": lambda: PacedEventLoop(BackendConfig().poll_interval),
 }
 _loop: list[Callable[[], asyncio.AbstractEventLoop] | None] = [None]
 
 
 @pytest.fixture(autouse=True, params=list(LOOPS))
 def _event_loop(request: pytest.FixtureRequest) -> None:
-    """Every test on both loops: uvloop under `dart synth`, asyncio's where uvloop is missing."""
+    """Every test on both loops: the paced one of `dart synth`, asyncio's plain one
+    (`backend.poll_interval: 0`)."""
     _loop[0] = LOOPS[request.param]
 
 
@@ -480,7 +483,8 @@ def test_start_fails_naming_every_endpoint_when_none_answers():
         with refusing_url() as dead:
             async with serving("silent") as (silent,):
                 silent.set_default(Hang(), route="models")
-                opts = _options(startup_timeout=0.3, connect_timeout=0.05)
+                # a refusal is seen up to a poll interval (0.05 s) late: more than that to connect
+                opts = _options(startup_timeout=0.3, connect_timeout=0.15)
                 started = time.monotonic()
                 with pytest.raises(BackendError) as info:
                     await OpenAISampler.start([dead, silent.url], SAMPLING, opts)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -97,6 +96,9 @@ def test_meaning_diff_ignores_engine_and_grader():
         ({"backend.idle_timeout": "30s"}, "backend.idle_timeout"),
         ({"backend.stream_interval": 0}, "`backend.stream_interval` must be >= 1"),
         ({"backend.stream_interval": 1.5}, "backend.stream_interval"),
+        ({"backend.poll_interval": -0.01}, "`backend.poll_interval` must be from 0 to 1 second"),
+        ({"backend.poll_interval": 2}, "`backend.poll_interval` must be from 0 to 1 second"),
+        ({"backend.poll_interval": "50ms"}, "backend.poll_interval"),
     ],
 )
 def test_backend_errors_name_the_key(extra, needle):
@@ -214,13 +216,18 @@ def test_the_dart_math_configs_run_both_sets_uncapped_as_released():
         assert other.run.dir == hard.run.dir
 
 
-def test_the_openai_backend_runs_on_uvloop_and_the_in_process_engine_on_asyncio(monkeypatch):
-    import uvloop
-
+def test_the_openai_backend_runs_on_a_paced_loop_and_the_in_process_engine_on_asyncio():
     from dartmath.sampling.backends import event_loop_factory
+    from dartmath.sampling.event_loop import PacedEventLoop, poll_interval
 
-    fleet = load_config(None, {**BASE, "backend.name": "openai", "backend.endpoints": ["h:1"]})
-    assert event_loop_factory(fleet) is uvloop.new_event_loop
+    openai = {**BASE, "backend.name": "openai", "backend.endpoints": ["h:1"]}
+    fleet = load_config(None, openai)
+    assert fleet.backend.poll_interval == 0.05
+    loop = event_loop_factory(fleet)()
+    try:
+        assert isinstance(loop, PacedEventLoop) and poll_interval(loop) == 0.05
+    finally:
+        loop.close()
     assert event_loop_factory(load_config(None, BASE)) is None
-    monkeypatch.setitem(sys.modules, "uvloop", None)  # not installed (Windows): asyncio's loop
-    assert event_loop_factory(fleet) is None
+    unpaced = load_config(None, {**openai, "backend.poll_interval": 0})
+    assert event_loop_factory(unpaced) is None

@@ -6,6 +6,7 @@ any query is loaded or any engine starts."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dartmath.errors import ConfigError, InputError, require
 from dartmath.sampling.base import Sampler
+from dartmath.sampling.event_loop import PacedEventLoop
 from dartmath.sampling.prompts import PromptTemplate
 
 if TYPE_CHECKING:
@@ -33,17 +35,14 @@ def check_backend(cfg: SynthConfig, template: PromptTemplate) -> None:
 
 def event_loop_factory(cfg: SynthConfig) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """The event loop a run on this backend goes on (None: asyncio's own). The `openai`
-    backend's client runs on uvloop: a streamed request wakes the loop for every event, and
-    each wake-up costs less there (docs/DESIGN.md, Scaling out); where uvloop is not installed (it
-    does not build on Windows) asyncio's loop does the same work. The in-process engine stays
-    on asyncio's loop, on which its throughput is measured (bench_engine_utilisation.py)."""
-    if cfg.backend.name != "openai":
+    backend's client is woken by every piece of every streamed answer; on a loop that looks at
+    its sockets at most every `backend.poll_interval` seconds when idle, the pieces that arrive
+    together cost one wake-up (`event_loop.PacedSelector`; docs/DESIGN.md, Scaling out). The
+    in-process engine stays on asyncio's own loop, on which its throughput is measured
+    (bench_engine_utilisation.py)."""
+    if cfg.backend.name != "openai" or cfg.backend.poll_interval == 0:
         return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
+    return functools.partial(PacedEventLoop, cfg.backend.poll_interval)
 
 
 def sampling_params(cfg: SynthConfig, template: PromptTemplate) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from dartmath.errors import BackendError
 from dartmath.sampling.base import Completion
 from dartmath.sampling.completion_stream import CompletionStream, StreamError
 from dartmath.sampling.endpoints import Endpoint, Fleet, RetryPolicy
+from dartmath.sampling.event_loop import poll_interval
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +149,8 @@ class OpenAISampler:
         self.capacity = fleet.capacity
         self.seed = None
         self.retries = 0
-        # the loop this client runs on (uvloop under `dart synth`): recorded in the run summary
-        loop_module = type(asyncio.get_running_loop()).__module__
-        self.event_loop = "uvloop" if loop_module.startswith("uvloop") else "asyncio"
+        # how often the loop it runs on looks at idle sockets: recorded in the run summary
+        self.poll_interval = poll_interval(asyncio.get_running_loop())
 
     @classmethod
     async def start(
@@ -298,7 +298,7 @@ class OpenAISampler:
 
     def stats(self) -> dict[str, Any]:
         return {
-            "event_loop": self.event_loop,
+            "poll_interval": self.poll_interval,
             "retries": self.retries,
             "endpoints": [ep.summary() for ep in self.fleet.endpoints],
         }

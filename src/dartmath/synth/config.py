@@ -92,6 +92,7 @@ class BackendConfig:
     request_timeout: float = 1800.0
     idle_timeout: float | None = 30.0  # a server holding samples, silent this long: stalled
     stream_interval: int = 16  # tokens per streamed delta (vLLM's `stream_interval`)
+    poll_interval: float = 0.05  # seconds an idle client gathers arrivals before waking
     startup_timeout: float = 600.0
     request_seed: bool = False  # see HTTPOptions.request_seed
     extra_body: dict[str, Any] = field(default_factory=dict)
@@ -226,6 +227,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "backend.request_timeout": (int, float),
     "backend.idle_timeout": (int, float),
     "backend.stream_interval": (int,),
+    "backend.poll_interval": (int, float),
     "backend.startup_timeout": (int, float),
     "backend.request_seed": (bool,),
     "backend.extra_body": (dict,),
@@ -326,6 +328,11 @@ def _check_backend(b: dict[str, Any], origin: str) -> None:
         )
     if b["stream_interval"] < 1:
         raise ConfigError(f"{origin}: `backend.stream_interval` must be >= 1 (tokens)")
+    if not 0 <= b["poll_interval"] <= 1:
+        raise ConfigError(
+            f"{origin}: `backend.poll_interval` must be from 0 to 1 second "
+            "(0: wake up for every arrival)"
+        )
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -15,10 +15,8 @@ machine; pairs measured minutes apart do not, so the ratio of the medians is the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,39 +26,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 
 ROOT = Path(__file__).resolve().parents[1]
-
-CLIENT = """
-import asyncio, json, sys, types
-sys.path.insert(0, {bench!r})
-from bench_server import overhead_only
-from dartmath.synth.config import BackendConfig
-try:
-    from dartmath.sampling.backends import event_loop_factory
-except ImportError:  # a version that ran every backend on asyncio's own loop
-    factory = None
-else:
-    factory = event_loop_factory(types.SimpleNamespace(backend=BackendConfig(name="openai")))
-
-async def phase():
-    loop = type(asyncio.get_running_loop())
-    return (*await overhead_only({url!r}, {n}), loop.__module__.split(".")[0] + "." + loop.__name__)
-
-with asyncio.Runner(loop_factory=factory) as runner:
-    cpu, wall, loop = runner.run(phase())
-print(json.dumps({{"cpu": cpu, "wall": wall, "loop": loop}}))
-"""
-
-
-def one_run(src: Path, url: str, n: int) -> dict:
-    """One overhead-only phase by the dartmath in `src`, in a process of its own."""
-    code = CLIENT.format(bench=str(ROOT / "bench"), url=url, n=n)
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
-    if out.returncode != 0:
-        sys.exit(f"the client from {src} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -76,6 +41,7 @@ def main() -> None:
         sys.exit(f"--other {args.other}: no dartmath package there (give a checkout's src)")
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "tests"))
+    from bench_server import in_child
     from dartmath.sampling.models import embedded_model_dir
     from vllm_server import VLLMServer
 
@@ -95,7 +61,7 @@ def main() -> None:
             for r in range(1, args.rounds + 1):
                 line = []
                 for name, src in sides.items():
-                    got = one_run(src, server.url, args.requests)
+                    got = in_child("overhead", server.url, args.requests, src)
                     per_1k = 1000 * got["cpu"] / args.requests
                     cpu[name].append(per_1k)
                     line.append(f"{name} {per_1k:.3f} ({got['loop']}, {got['wall']:.0f} s)")

@@ -3,16 +3,21 @@
 1. In-process: `dart synth` runs the config with vLLM's AsyncLLM in this process.
 2. Server: a vLLM OpenAI-compatible server (same model, same engine settings) is started on
    127.0.0.1 and `dart synth --backend openai` runs the same config against it.
-3. Client overhead alone: 1,000 requests (n=4, 1 new token each) through the openai sampler.
-4. Its baseline: the same requests from a bare aiohttp client that asks for whole answers.
+3. Client overhead alone: 1,000 requests (n=4, 1 new token each) through the openai sampler,
+   and as its baseline the same requests from a bare aiohttp client that asks for whole answers:
+   3 rounds, alternating, each in a fresh process as a user's `dart synth` runs (measured in
+   the process that ran 1 and 2, a run soon after them costs up to twice the others).
 
 Prints generated tokens/s of each synth run (sampling time only: engine/server start-up is
 excluded) and the ratio server / in-process (goal >= 0.9), and the client's own CPU seconds
 (this process: HTTP, JSON, scheduling, pool writes; not the grader's worker processes nor the
-server) per 1,000 requests, for the synth run and for the overhead-only run, the latter also as
-a ratio to the bare client measured in the same run.
+server) per 1,000 requests, for the synth run and for the overhead-only run (medians), the
+latter also as a ratio to the bare client.
 
-    .venv/bin/python bench/bench_server.py            # the demo config, ~15 min
+`--child overhead|bare URL N` runs one such phase and prints its figures as JSON, with the
+dartmath found on PYTHONPATH (`bench_client_overhead.py` runs other checkouts this way).
+
+    .venv/bin/python bench/bench_server.py            # the demo config, ~20 min
     .venv/bin/python bench/bench_server.py --quick    # 8 queries, small caps
 """
 
@@ -20,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,13 +92,57 @@ async def bare_client(url: str, n_requests: int) -> tuple[float, float]:
         return time.process_time() - cpu0, time.monotonic() - t0
 
 
+def child(phase: str, url: str, n_requests: int) -> None:
+    """One client phase in this process, by the dartmath on PYTHONPATH; prints JSON."""
+    factory = None
+    if phase == "overhead":
+        from dartmath.synth.config import BackendConfig
+
+        try:
+            from dartmath.sampling.backends import event_loop_factory
+        except ImportError:  # a version that ran every backend on asyncio's own loop
+            pass
+        else:  # the loop its `dart synth` gives the openai backend, with its defaults
+            cfg = argparse.Namespace(backend=BackendConfig(name="openai"))
+            factory = event_loop_factory(cfg)
+    run = overhead_only if phase == "overhead" else bare_client
+
+    async def timed() -> tuple[float, float, str]:
+        loop = type(asyncio.get_running_loop())
+        return (*await run(url, n_requests), f"{loop.__module__.split('.')[0]}.{loop.__name__}")
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        cpu, wall, loop = runner.run(timed())
+    print(json.dumps({"cpu": cpu, "wall": wall, "loop": loop}))
+
+
+def in_child(phase: str, url: str, n_requests: int, src: Path = ROOT / "src") -> dict:
+    """`child` in a fresh process, with the dartmath in `src`."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", phase, url, str(n_requests)],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        sys.exit(f"the {phase} client from {src} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/cpu-demo.yaml")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--overhead-requests", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3, help="of the client overhead phase")
     ap.add_argument("--inflight-per-endpoint", type=int, default=None)
+    ap.add_argument("--child", nargs=3, metavar=("PHASE", "URL", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        phase, url, n = args.child
+        child(phase, url, int(n))
+        return
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "tests"))
     from dartmath.sampling.backends import event_loop_factory, start_openai, start_vllm
@@ -103,6 +155,7 @@ def main() -> None:
         if args.quick:
             overrides.update({"queries.limit": 8, "strategy.max_raw": 4, "strategy.n_probe": 2})
             args.overhead_requests = min(args.overhead_requests, 200)
+            args.rounds = 1
         base = load_config(ROOT / args.config, {**overrides, "run.dir": f"{tmp}/inproc"})
         base.queries.source = str(ROOT / base.queries.source)
         eng = base.engine
@@ -139,11 +192,13 @@ def main() -> None:
             # on the event loop `dart synth` gives the backend, as a user's run goes
             with asyncio.Runner(loop_factory=event_loop_factory(cfg)) as runner:
                 served, served_cpu = runner.run(run_synth(cfg, start_openai))
-            print(f"3. client overhead, {args.overhead_requests} requests ...", flush=True)
-            with asyncio.Runner(loop_factory=event_loop_factory(cfg)) as runner:
-                oh_cpu, oh_wall = runner.run(overhead_only(server.url, args.overhead_requests))
-            print("4. a bare client, whole answers ...", flush=True)
-            bare_cpu, _ = asyncio.run(bare_client(server.url, args.overhead_requests))
+            n_oh = args.overhead_requests
+            print(f"3. client overhead, {n_oh} requests, {args.rounds} rounds ...", flush=True)
+            per_1k: dict[str, list[float]] = {"overhead": [], "bare": []}
+            for _ in range(args.rounds):
+                for phase, cpus in per_1k.items():
+                    cpus.append(1000 * in_child(phase, server.url, n_oh)["cpu"] / n_oh)
+                print(f"   dartmath {per_1k['overhead'][-1]:.3f}, bare {per_1k['bare'][-1]:.3f}")
         finally:
             server.stop()
 
@@ -166,11 +221,11 @@ def main() -> None:
             f"{s.seconds:>9.1f}{rate:>10.1f}{rate / base_rate:>7.2f}{cpu:>8.1f}"
             f"{1000 * cpu / max(1, s.requests):>14.2f}"
         )
+    oh, bare = (statistics.median(v) for v in per_1k.values())
     print(
-        f"client overhead only: {args.overhead_requests} requests (n=4, 1 token) in "
-        f"{oh_wall:.1f} s, {oh_cpu:.2f} CPU s: {1000 * oh_cpu / args.overhead_requests:.2f} "
-        f"CPU s per 1,000 requests; a bare client, whole answers: "
-        f"{1000 * bare_cpu / args.overhead_requests:.2f}; ratio {oh_cpu / bare_cpu:.2f}"
+        f"client overhead only ({args.overhead_requests} requests, n=4, 1 token; median of "
+        f"{args.rounds}): {oh:.3f} CPU s per 1,000 requests; a bare client, whole answers: "
+        f"{bare:.3f}; ratio {oh / bare:.2f}"
     )
     ratio = rows[1][2] / base_rate
     print(

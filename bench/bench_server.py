@@ -92,10 +92,16 @@ async def bare_client(url: str, n_requests: int) -> tuple[float, float]:
         return time.process_time() - cpu0, time.monotonic() - t0
 
 
+CHILD_PHASES = {"overhead": overhead_only, "bare": bare_client}
+
+
 def child(phase: str, url: str, n_requests: int) -> None:
     """One client phase in this process, by the dartmath on PYTHONPATH; prints JSON."""
+    if phase not in CHILD_PHASES:
+        sys.exit(f"--child: the phase is one of {', '.join(CHILD_PHASES)}, not {phase!r}")
+    run = CHILD_PHASES[phase]
     factory = None
-    if phase == "overhead":
+    if run is overhead_only:
         from dartmath.synth.config import BackendConfig
 
         try:
@@ -103,9 +109,7 @@ def child(phase: str, url: str, n_requests: int) -> None:
         except ImportError:  # a version that ran every backend on asyncio's own loop
             pass
         else:  # the loop its `dart synth` gives the openai backend, with its defaults
-            cfg = argparse.Namespace(backend=BackendConfig(name="openai"))
-            factory = event_loop_factory(cfg)
-    run = overhead_only if phase == "overhead" else bare_client
+            factory = event_loop_factory(argparse.Namespace(backend=BackendConfig(name="openai")))
 
     async def timed() -> tuple[float, float, str]:
         loop = type(asyncio.get_running_loop())
@@ -198,7 +202,8 @@ def main() -> None:
             for _ in range(args.rounds):
                 for phase, cpus in per_1k.items():
                     cpus.append(1000 * in_child(phase, server.url, n_oh)["cpu"] / n_oh)
-                print(f"   dartmath {per_1k['overhead'][-1]:.3f}, bare {per_1k['bare'][-1]:.3f}")
+                last = {phase: cpus[-1] for phase, cpus in per_1k.items()}
+                print(f"   dartmath {last['overhead']:.3f}, bare {last['bare']:.3f}", flush=True)
         finally:
             server.stop()
 
